@@ -1,0 +1,97 @@
+"""Turning an issue's markdown into the text the model learns from. Every choice here is deliberate:
+
+- HTML comments (<!-- ... -->) are removed: issue templates put their instructions in them.
+- Issue-template boilerplate is removed: markdown heading lines ("### Steps to reproduce"), bold-only lines
+  ("**Describe the bug**"), task-list lines ("- [x] I searched existing issues"), placeholder answers
+  ("_No response_", "N/A", "NULL", "none"). The text under a heading stays.
+- Code: a fenced block (``` or ~~~, and Jira's {code}/{noformat}) keeps its first CODE_LINES_KEPT lines and
+  drops the rest. The first line of a log or trace usually names the error, which titles often quote; the rest
+  is noise for a title and would crowd the body out of the model's input window.
+- Long logs outside fences: after LOG_LINES_KEPT consecutive log-like lines (stack frames, timestamped lines)
+  the rest of that run is dropped, for the same reason.
+- Markdown images are removed, links keep their text, other HTML/Jira markup tags are removed (their text
+  stays), URLs are shortened to their host (a full URL is a long unique token that teaches nothing).
+- Whitespace is collapsed to single spaces: the model sees one line. Text is lowercased by default (the
+  Kaggle-style data, which most of the corpus is, is already lowercase).
+- The body is cut to max_body_words words (default 300): the signal for a title is mostly at the start, and
+  shorter inputs train faster.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from data.records import Issue, Reject
+
+CODE_LINES_KEPT = 3
+LOG_LINES_KEPT = 3
+MAX_BODY_WORDS = 300
+MAX_TITLE_WORDS = 40
+
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
+_JIRA_BLOCK = re.compile(r"\{(code|noformat)(?::[^}]*)?\}(.*?)(?:\{\1\}|\Z)", re.S | re.I)
+_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t].*$|^[ \t]*h[1-6]\.[ \t].*$", re.M)
+_BOLD_LINE = re.compile(r"^[ \t]*(\*\*|__)[^\n*_]{1,80}(\*\*|__)[ \t]*:?[ \t]*$", re.M)
+_TASK_LINE = re.compile(r"^[ \t]*[-*][ \t]+\[[ xX]\][^\n]*$", re.M)
+_PLACEHOLDER = re.compile(r"^[ \t]*(_no response_|n/?a|null|none|no|-)[ \t]*\.?[ \t]*$", re.M | re.I)
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\((?:[^)]*)\)")
+_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?>|\{(?:html|quote|color(?::[^}]*)?|panel(?::[^}]*)?)\}")
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://([^/\s)\]>\"']+)[^\s)\]>\"']*")
+_LOG_LINE = re.compile(
+    r"^\s*(at\s+\S+[.(]|File \".*\", line \d+|\S+Error(?::|\b)|\S+Exception\b|Traceback \(most recent|"
+    r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d|\[?\d\d:\d\d:\d\d|#\d+\s+0x[0-9a-f]+|\s*\^+\s*$)")
+_SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _keep_head(block: str) -> str:
+    lines = [line for line in block.splitlines() if line.strip()]
+    return "\n".join(lines[:CODE_LINES_KEPT]) + "\n"
+
+
+def _trim_log_runs(text: str) -> str:
+    out, run = [], 0
+    for line in text.split("\n"):
+        run = run + 1 if _LOG_LINE.match(line) else 0
+        if run <= LOG_LINES_KEPT:
+            out.append(line)
+    return "\n".join(out)
+
+
+def clean_body(text: Optional[str], lowercase: bool = True, max_words: int = MAX_BODY_WORDS) -> str:
+    text = _CONTROL.sub(" ", (text or "").replace("\r\n", "\n").replace("\r", "\n"))
+    text = _HTML_COMMENT.sub(" ", text)
+    text = _FENCE.sub(lambda m: _keep_head(m.group(2)), text)
+    text = _JIRA_BLOCK.sub(lambda m: _keep_head(m.group(2)), text)
+    text = _HEADING.sub("", text)
+    text = _BOLD_LINE.sub("", text)
+    text = _TASK_LINE.sub("", text)
+    text = _PLACEHOLDER.sub("", text)
+    text = _trim_log_runs(text)
+    text = _IMAGE.sub(" ", text)
+    text = _LINK.sub(r"\1", text)
+    text = _TAG.sub(" ", text)
+    text = _URL.sub(r"\1", text)
+    words = _SPACES.sub(" ", text).strip().split(" ")
+    text = " ".join(words[:max_words]) if max_words else " ".join(words)
+    return text.lower() if lowercase else text
+
+
+def clean_title(text: Optional[str], lowercase: bool = True) -> str:
+    text = _SPACES.sub(" ", _CONTROL.sub(" ", text or "")).strip()
+    return text.lower() if lowercase else text
+
+
+def clean_issue(issue: Issue, lowercase: bool = True, max_body_words: int = MAX_BODY_WORDS) -> Issue | Reject:
+    """The cleaned issue, or a Reject saying why it cannot be a training example."""
+    title = clean_title(issue.title, lowercase)
+    body = clean_body(issue.body, lowercase, max_body_words)
+    reason = ("empty_title" if not title else
+              "title_too_long" if len(title.split()) > MAX_TITLE_WORDS else
+              "empty_body" if not body else "")
+    if reason:
+        raw = f"title: {issue.title}\nbody: {issue.body}"
+        return Reject(reason, issue.source, 0, raw, f"id {issue.id}")
+    return issue.replace(title=title, body=body)

@@ -1,0 +1,341 @@
+"""The preprocessing job: raw issue files -> what `t2t-trainer --data_dir=...` reads (replaces t2t-datagen).
+
+    python -m data.preprocess --input data/sample/github_issues_sample.csv --output_dir work/data
+    python -m data.preprocess --input 'dumps/*.csv' --input new.jsonl --output_dir gs://b/data \
+        --vocab_file gs://b/model/vocab.github_issue_summarization.8192.subwords --since 2024-01-01
+    python -m data.preprocess ... --runner DataflowRunner --project P --region R --temp_location gs://b/tmp
+
+Steps (each a named Beam transform): read and parse -> clean and validate -> drop exact duplicates -> split
+train/eval by a hash of the issue id -> count tokens across workers -> build the T2T subword vocabulary from the
+combined counts with T2T's own SubwordTextEncoder (or load an existing one) -> encode -> sharded TFRecords.
+
+Output directory (T2T's Text2TextProblem layout for problem `github_issue_summarization`):
+  vocab.github_issue_summarization.8192.subwords
+  github_issue_summarization-train-000NN-of-000MM   tf.train.Example, int64 "inputs"/"targets" ending in EOS (1)
+  github_issue_summarization-dev-00000-of-00001
+  eval_issues.jsonl      the eval split as text (id, url, repo, title, body): for evaluation and the web app
+  dead_letter.jsonl      every rejected row with its reason, source file and row number
+  stats.json, stats.txt  counts per step, rejects and skips by reason, duplicates, length distributions,
+                         vocabulary coverage (tokens that fell back to character pieces)
+
+Every option not listed by --help is passed to Beam unchanged (--runner, --direct_num_workers, Dataflow, Flink
+and Spark options, ...). --workers N is a shortcut for the DirectRunner's multi-process mode.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Iterable, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from data import clean, readers
+from data.records import Issue, Reject, Skip, stable_hash
+
+log = logging.getLogger("ghsumm.preprocess")
+
+PROBLEM = "github_issue_summarization"
+APPROX_VOCAB_SIZE = 2 ** 13
+EOS_ID = 1  # tensor2tensor's text_encoder.EOS_ID; T2T's text2text generators append it to inputs and targets
+METRICS_NAMESPACE = "ghsumm"
+PROGRESS_EVERY = 5000
+
+
+def vocab_filename(approx_vocab_size: int = APPROX_VOCAB_SIZE) -> str:
+    """The name Text2TextProblem.vocab_filename gives a subword vocabulary."""
+    return f"vocab.{PROBLEM}.{approx_vocab_size}.subwords"
+
+
+def split_of(issue_id: str, eval_percent: float) -> str:
+    """'eval' or 'train', by a hash of the id alone: re-runs and runs on more data keep old eval issues in eval."""
+    return "eval" if stable_hash(issue_id) % 10000 < eval_percent * 100 else "train"
+
+
+def _count(name: str, n: int = 1) -> None:
+    Metrics.counter(METRICS_NAMESPACE, name).inc(n)
+
+
+# ---------------------------------------------------------------- transforms
+
+class ReadIssues(beam.DoFn):
+    """One file in, its rows out: Issues on the main output, Rejects and Skips tagged."""
+
+    def __init__(self, fmt: str, since: Optional[str]):
+        self.fmt, self.since = fmt, since
+
+    def process(self, path: str):
+        start, n = time.time(), 0
+        for row in readers.read_issues(path, self.fmt, self.since):
+            n += 1
+            _count("read.rows")
+            if n % PROGRESS_EVERY == 0:
+                log.info("read %d rows from %s (%.0f rows/s)", n, path, n / (time.time() - start))
+            if isinstance(row, Issue):
+                _count("read.issues")
+                if not (row.body or "").strip():
+                    _count("raw.empty_body")
+                yield row
+            elif isinstance(row, Reject):
+                _count(f"rejected.{row.reason}")
+                yield beam.pvalue.TaggedOutput("rejects", row)
+            else:
+                _count(f"skipped.{row.reason}")
+                yield beam.pvalue.TaggedOutput("skips", row)
+        log.info("read %d rows from %s", n, path)
+
+
+class CleanAndValidate(beam.DoFn):
+    def __init__(self, lowercase: bool, max_body_words: int):
+        self.lowercase, self.max_body_words = lowercase, max_body_words
+
+    def process(self, issue: Issue):
+        result = clean.clean_issue(issue, self.lowercase, self.max_body_words)
+        if isinstance(result, Reject):
+            _count(f"rejected.{result.reason}")
+            yield beam.pvalue.TaggedOutput("rejects", result)
+        else:
+            _count("valid")
+            yield result
+
+
+def keep_first_of_duplicates(key_and_issues) -> Issue:
+    """Exact duplicates (same cleaned title and body) keep the one with the smallest id: deterministic."""
+    _, issues = key_and_issues
+    issues = list(issues)
+    if len(issues) > 1:
+        _count("duplicates", len(issues) - 1)
+    return min(issues, key=lambda i: i.id)
+
+
+def content_key(issue: Issue) -> str:
+    return f"{stable_hash(issue.title + chr(0) + issue.body):016x}"
+
+
+def tokens_of(issue: Issue) -> list[str]:
+    """The tokens T2T's vocabulary builder counts for one example (its inputs, then its targets)."""
+    from tensor2tensor.data_generators import tokenizer
+    return tokenizer.encode(issue.body) + tokenizer.encode(issue.title)
+
+
+def build_vocabulary(token_counts: dict, path: str, approx_vocab_size: int) -> str:
+    """T2T's own build_to_target_size on the combined counts (what SubwordTextEncoder.build_from_generator does
+    after counting), stored where Text2TextProblem looks for it."""
+    from tensor2tensor.data_generators import text_encoder
+    start = time.time()
+    log.info("building a ~%d subword vocabulary from %d distinct tokens", approx_vocab_size, len(token_counts))
+    encoder = text_encoder.SubwordTextEncoder.build_to_target_size(
+        approx_vocab_size, token_counts, 1, 1e3, reserved_tokens=text_encoder.RESERVED_TOKENS)
+    encoder.store_to_file(path)
+    log.info("vocabulary of %d subwords written to %s in %.1f s", encoder.vocab_size, path, time.time() - start)
+    return path
+
+
+class EncodeExamples(beam.DoFn):
+    """Issue -> (split, serialized tf.train.Example) with int64 inputs (body) and targets (title), EOS-ended.
+
+    Also counts vocabulary coverage: a token "fell back to character pieces" when the vocabulary could not cover
+    it with multi-character subwords (a piece of one character in a longer token), and is "out of alphabet" when
+    it has a character the vocabulary does not know at all (T2T escapes those as \\NNN; sequences)."""
+
+    def setup(self):
+        self._encoder = None
+        self._path = None
+        self._n = 0
+
+    def _load(self, vocab_path: str):
+        if self._path != vocab_path:
+            from tensor2tensor.data_generators import text_encoder
+            self._encoder = text_encoder.SubwordTextEncoder(vocab_path)
+            self._path = vocab_path
+        return self._encoder
+
+    def _encode(self, encoder, text: str) -> list[int]:
+        from tensor2tensor.data_generators import tokenizer
+        ids, fallback, outside = [], 0, 0
+        strings = encoder.all_subtoken_strings
+        tokens = tokenizer.encode(text)
+        for token in tokens:
+            token_ids = encoder._token_to_subtoken_ids(token)  # exactly what encoder.encode does per token
+            ids.extend(token_ids)
+            if len(token) > 1 and any(len(strings[i].rstrip("_")) == 1 for i in token_ids):
+                fallback += 1
+            if any(c not in encoder._alphabet for c in token):
+                outside += 1
+        _count("vocab.tokens", len(tokens))
+        _count("vocab.char_fallback_tokens", fallback)
+        _count("vocab.out_of_alphabet_tokens", outside)
+        return ids + [EOS_ID]
+
+    def process(self, split_and_issue, vocab_path: str):
+        import tensorflow as tf
+        split, issue = split_and_issue
+        encoder = self._load(vocab_path)
+        inputs = self._encode(encoder, issue.body)
+        targets = self._encode(encoder, issue.title)
+        example = tf.train.Example(features=tf.train.Features(feature={
+            "inputs": tf.train.Feature(int64_list=tf.train.Int64List(value=inputs)),
+            "targets": tf.train.Feature(int64_list=tf.train.Int64List(value=targets)),
+        }))
+        self._n += 1
+        if self._n % PROGRESS_EVERY == 0:
+            log.info("encoded %d examples in this worker", self._n)
+        _count(f"written.{split}")
+        yield beam.pvalue.TaggedOutput(split, example.SerializeToString())
+        yield beam.pvalue.TaggedOutput(f"{split}_lengths", (len(inputs), len(targets)))
+
+
+# ---------------------------------------------------------------- the job
+
+def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str]) -> None:
+    out = args.output_dir
+    lowercase = not args.keep_case
+    rows = (p
+            | "ListFiles" >> beam.Create(files)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadAndParse" >> beam.ParDo(ReadIssues(args.format, args.since)).with_outputs(
+                "rejects", "skips", main="issues"))
+    cleaned = rows.issues | "CleanAndValidate" >> beam.ParDo(
+        CleanAndValidate(lowercase, args.max_body_words)).with_outputs("rejects", main="valid")
+    unique = (cleaned.valid
+              | "KeyByContent" >> beam.Map(lambda i: (content_key(i), i))
+              | "GroupDuplicates" >> beam.GroupByKey()
+              | "DropDuplicates" >> beam.Map(keep_first_of_duplicates))
+    with_split = unique | "SplitByIdHash" >> beam.Map(lambda i: (split_of(i.id, args.eval_percent), i))
+
+    # Dead letters: every rejected row, one JSON object a line.
+    ((rows.rejects, cleaned.rejects)
+     | "AllRejects" >> beam.Flatten()
+     | "RejectToJson" >> beam.Map(lambda r: json.dumps(r.to_dict(), ensure_ascii=False))
+     | "WriteDeadLetters" >> beam.io.WriteToText(os.path.join(out, "dead_letter"), file_name_suffix=".jsonl",
+                                                 num_shards=1, shard_name_template=""))
+
+    vocab_path = os.path.join(out, vocab_filename(args.approx_vocab_size))
+    if args.vocab_file:
+        vocab = p | "ExistingVocabulary" >> beam.Create([vocab_path])
+    else:
+        vocab = (with_split
+                 | "TrainOnly" >> beam.Filter(lambda kv: kv[0] == "train")
+                 | "Tokenize" >> beam.FlatMap(lambda kv: tokens_of(kv[1]))
+                 | "CountTokens" >> beam.combiners.Count.PerElement()
+                 | "CombineCounts" >> beam.combiners.ToDict()
+                 | "BuildVocabulary" >> beam.Map(build_vocabulary, vocab_path, args.approx_vocab_size))
+
+    encoded = with_split | "Encode" >> beam.ParDo(EncodeExamples(), beam.pvalue.AsSingleton(vocab)).with_outputs(
+        "train", "eval", "train_lengths", "eval_lengths")
+    for split, t2t_split, shards in (("train", "train", args.train_shards), ("eval", "dev", args.eval_shards)):
+        encoded[split] | f"Write{split.title()}Records" >> beam.io.WriteToTFRecord(
+            os.path.join(out, f"{PROBLEM}-{t2t_split}"), num_shards=shards, shard_name_template="-SSSSS-of-NNNNN")
+
+    (with_split
+     | "EvalOnly" >> beam.Filter(lambda kv: kv[0] == "eval")
+     | "EvalToJson" >> beam.Map(lambda kv: json.dumps(
+         {k: v for k, v in kv[1].to_dict().items() if k in ("id", "url", "repo", "title", "body", "created_at")},
+         ensure_ascii=False))
+     | "WriteEvalIssues" >> beam.io.WriteToText(os.path.join(out, "eval_issues"), file_name_suffix=".jsonl",
+                                                num_shards=1, shard_name_template=""))
+
+    # Length distributions (words after cleaning; subword ids after encoding), for the report.
+    def quantiles(pcoll, label):
+        return (pcoll | f"{label}Quantiles" >> beam.transforms.stats.ApproximateQuantiles.Globally(11)
+                | f"{label}Named" >> beam.Map(lambda q, name=label: (name, q)))
+    lengths = [
+        quantiles(unique | "BodyWords" >> beam.Map(lambda i: len(i.body.split())), "body_words"),
+        quantiles(unique | "TitleWords" >> beam.Map(lambda i: len(i.title.split())), "title_words"),
+    ]
+    for split in ("train", "eval"):
+        ids = encoded[f"{split}_lengths"]
+        lengths.append(quantiles(ids | f"{split}Inputs" >> beam.Map(lambda t: t[0]), f"{split}_input_ids"))
+        lengths.append(quantiles(ids | f"{split}Targets" >> beam.Map(lambda t: t[1]), f"{split}_target_ids"))
+    (lengths
+     | "AllLengths" >> beam.Flatten()
+     | "LengthsToJson" >> beam.Map(json.dumps)
+     | "WriteLengths" >> beam.io.WriteToText(os.path.join(out, "stats_lengths"), file_name_suffix=".jsonl",
+                                             num_shards=1, shard_name_template=""))
+
+
+def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m data.preprocess", description=__doc__.split("\n")[0],
+                                     epilog="Other options go to Beam unchanged (e.g. --runner DataflowRunner).")
+    parser.add_argument("--input", action="append", required=True,
+                        help="file or glob (local, gs://, any fsspec path); repeat for more")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--format", default="auto", choices=readers.FORMATS)
+    parser.add_argument("--since", help="keep only issues created on or after this date (YYYY-MM-DD)")
+    parser.add_argument("--vocab_file", help="encode with this existing vocabulary instead of building one "
+                                             "(required to continue training a model)")
+    parser.add_argument("--approx_vocab_size", type=int, default=APPROX_VOCAB_SIZE)
+    parser.add_argument("--eval_percent", type=float, default=10.0)
+    parser.add_argument("--train_shards", type=int, default=10)
+    parser.add_argument("--eval_shards", type=int, default=1)
+    parser.add_argument("--max_body_words", type=int, default=clean.MAX_BODY_WORDS)
+    parser.add_argument("--keep_case", action="store_true", help="do not lowercase")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="DirectRunner worker processes (0: Beam's default, in-process)")
+    args, beam_args = parser.parse_known_args(argv)
+    if args.since:
+        try:
+            args.since = readers.normalize_date(args.since)
+        except ValueError as e:
+            parser.error(f"--since: {e}")
+    if not 0 <= args.eval_percent < 100:
+        parser.error("--eval_percent must be in [0, 100)")
+    if args.workers:
+        beam_args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
+    return args, beam_args
+
+
+def _prepare_output(args: argparse.Namespace) -> None:
+    """Removes what an earlier run left (a different shard count would otherwise leave stale shards that T2T's
+    glob picks up) and puts an existing vocabulary in place."""
+    FileSystems.mkdirs(args.output_dir) if not FileSystems.exists(args.output_dir) else None
+    stale = [m.path for pattern in (f"{PROBLEM}-*", "vocab.*", "dead_letter*", "eval_issues*", "stats*")
+             for r in FileSystems.match([os.path.join(args.output_dir, pattern)]) for m in r.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+    if args.vocab_file:
+        if not FileSystems.exists(args.vocab_file):
+            raise FileNotFoundError(f"--vocab_file {args.vocab_file} does not exist")
+        FileSystems.copy([args.vocab_file], [os.path.join(args.output_dir, vocab_filename(args.approx_vocab_size))])
+
+
+def run(argv: Optional[list[str]] = None) -> dict:
+    """Runs the job and returns its statistics (also written to stats.json / stats.txt)."""
+    args, beam_args = parse_args(argv)
+    files = readers.expand_inputs(args.input)
+    formats = {f: (readers.detect_format(f) if args.format == "auto" else args.format) for f in files}
+    for f, fmt in formats.items():
+        log.info("input %s (%s)", f, fmt)
+    _prepare_output(args)
+    start = time.time()
+    options = PipelineOptions(beam_args, save_main_session=False)
+    with beam.Pipeline(options=options) as p:
+        build_pipeline(p, args, files)
+    result = p.result
+    from data import report
+    stats = report.collect(result, args, formats, time.time() - start)
+    report.write(stats, args.output_dir)
+    return stats
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    try:
+        stats = run(argv)
+    except (readers.FormatError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from data import report
+    print(report.summary(stats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

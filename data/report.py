@@ -1,0 +1,108 @@
+"""The preprocessing job's statistics and validation report: stats.json (for machines) and stats.txt (for people).
+
+Counts come from the job's Beam metrics (so they are right on any runner), length distributions from the
+job's own quantiles file. The counts must reconcile: every row read is an issue, a reject or a skip; every
+issue is rejected or valid; every valid issue is a duplicate or written to train or eval. `balanced` says so.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+
+
+def _read_text(path: str) -> str:
+    with FileSystems.open(path) as f:
+        return f.read().decode("utf-8")
+
+
+def _write_text(path: str, text: str) -> None:
+    with FileSystems.create(path) as f:
+        f.write(text.encode("utf-8"))
+
+
+def collect(result, args, formats: dict, seconds: float) -> dict:
+    from data.preprocess import METRICS_NAMESPACE, PROBLEM, vocab_filename
+    counters: dict[str, int] = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + int(c.committed or 0)
+
+    def group(prefix):
+        return {k[len(prefix):]: v for k, v in sorted(counters.items()) if k.startswith(prefix)}
+
+    lengths_path = os.path.join(args.output_dir, "stats_lengths.jsonl")
+    lengths = {}
+    if FileSystems.exists(lengths_path):
+        for line in _read_text(lengths_path).splitlines():
+            name, q = json.loads(line)
+            # 11 quantiles: min, 10th, ..., 90th percentile, max
+            lengths[name] = {"min": q[0], "p50": q[5], "p90": q[9], "max": q[10], "deciles": q}
+        FileSystems.delete([lengths_path])
+
+    rejected, skipped = group("rejected."), group("skipped.")
+    read_rows = counters.get("read.rows", 0)
+    issues = counters.get("read.issues", 0)
+    valid = counters.get("valid", 0)
+    dups = counters.get("duplicates", 0)
+    train, evals = counters.get("written.train", 0), counters.get("written.eval", 0)
+    read_rejects = sum(v for k, v in rejected.items() if k not in ("empty_title", "empty_body", "title_too_long"))
+    clean_rejects = sum(rejected.values()) - read_rejects
+    tokens = counters.get("vocab.tokens", 0)
+    vocab_size = None
+    vocab_path = os.path.join(args.output_dir, vocab_filename(args.approx_vocab_size))
+    if FileSystems.exists(vocab_path):
+        vocab_size = len(_read_text(vocab_path).splitlines())
+    return {
+        "problem": PROBLEM,
+        "output_dir": args.output_dir,
+        "inputs": formats,
+        "seconds": round(seconds, 1),
+        "steps": {"read_rows": read_rows, "parsed_issues": issues, "skipped": sum(skipped.values()),
+                  "rejected_at_read": read_rejects, "rejected_at_validation": clean_rejects, "valid": valid,
+                  "duplicates": dups, "unique": valid - dups, "train": train, "eval": evals},
+        "rejected_by_reason": rejected,
+        "skipped_by_reason": skipped,
+        "empty_fields": {"body": counters.get("raw.empty_body", 0)},
+        "lengths": lengths,
+        "vocabulary": {"file": vocab_filename(args.approx_vocab_size), "size": vocab_size,
+                       "built": not args.vocab_file, "source": args.vocab_file or "built from the train split",
+                       "tokens": tokens,
+                       "char_fallback_tokens": counters.get("vocab.char_fallback_tokens", 0),
+                       "out_of_alphabet_tokens": counters.get("vocab.out_of_alphabet_tokens", 0),
+                       "char_fallback_percent": round(100.0 * counters.get("vocab.char_fallback_tokens", 0)
+                                                      / tokens, 2) if tokens else 0.0},
+        "balanced": (read_rows == issues + read_rejects + sum(skipped.values())
+                     and issues == valid + clean_rejects and valid - dups == train + evals),
+        "options": {"since": args.since, "eval_percent": args.eval_percent, "max_body_words": args.max_body_words,
+                    "lowercase": not args.keep_case, "train_shards": args.train_shards,
+                    "eval_shards": args.eval_shards},
+    }
+
+
+def summary(stats: dict) -> str:
+    s, v = stats["steps"], stats["vocabulary"]
+    lines = [
+        f"preprocessed {len(stats['inputs'])} file(s) in {stats['seconds']} s -> {stats['output_dir']}",
+        f"  rows read {s['read_rows']}: issues {s['parsed_issues']}, skipped {s['skipped']} "
+        f"{stats['skipped_by_reason'] or ''}, rejected {s['rejected_at_read'] + s['rejected_at_validation']} "
+        f"{stats['rejected_by_reason'] or ''}",
+        f"  valid {s['valid']}, duplicates dropped {s['duplicates']}, examples written: train {s['train']}, "
+        f"eval {s['eval']}",
+        f"  vocabulary {v['file']}: {v['size']} subwords ({v['source']}); "
+        f"{v['char_fallback_tokens']} of {v['tokens']} tokens ({v['char_fallback_percent']}%) fell back to "
+        f"character pieces, {v['out_of_alphabet_tokens']} had characters outside its alphabet",
+    ]
+    for name in ("body_words", "title_words", "train_input_ids", "train_target_ids"):
+        if name in stats["lengths"]:
+            q = stats["lengths"][name]
+            lines.append(f"  {name}: median {q['p50']}, 90th percentile {q['p90']}, max {q['max']}")
+    lines.append(f"  rejected rows with their reasons: {os.path.join(stats['output_dir'], 'dead_letter.jsonl')}")
+    lines.append("  counts reconcile: " + ("yes" if stats["balanced"] else "NO (a bug: please report)"))
+    return "\n".join(lines)
+
+
+def write(stats: dict, output_dir: str) -> None:
+    _write_text(os.path.join(output_dir, "stats.json"), json.dumps(stats, indent=2, sort_keys=True) + "\n")
+    _write_text(os.path.join(output_dir, "stats.txt"), summary(stats) + "\n")
