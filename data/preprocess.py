@@ -24,6 +24,7 @@ and Spark options, ...). --workers N is a shortcut for the DirectRunner's multi-
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import logging
 import os
@@ -36,8 +37,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from data import clean, readers
-from data.records import Issue, Reject, Skip, stable_hash
+from data import clean, readers, vocab
+from data.records import Issue, Reject, content_key, split_of
 
 log = logging.getLogger("ghsumm.preprocess")
 
@@ -51,11 +52,6 @@ PROGRESS_EVERY = 5000
 def vocab_filename(approx_vocab_size: int = APPROX_VOCAB_SIZE) -> str:
     """The name Text2TextProblem.vocab_filename gives a subword vocabulary."""
     return f"vocab.{PROBLEM}.{approx_vocab_size}.subwords"
-
-
-def split_of(issue_id: str, eval_percent: float) -> str:
-    """'eval' or 'train', by a hash of the id alone: re-runs and runs on more data keep old eval issues in eval."""
-    return "eval" if stable_hash(issue_id) % 10000 < eval_percent * 100 else "train"
 
 
 def _count(name: str, n: int = 1) -> None:
@@ -114,24 +110,39 @@ def keep_first_of_duplicates(key_and_issues) -> Issue:
     return min(issues, key=lambda i: i.id)
 
 
-def content_key(issue: Issue) -> str:
-    return f"{stable_hash(issue.title + chr(0) + issue.body):016x}"
-
-
 def tokens_of(issue: Issue) -> list[str]:
     """The tokens T2T's vocabulary builder counts for one example (its inputs, then its targets)."""
     from tensor2tensor.data_generators import tokenizer
     return tokenizer.encode(issue.body) + tokenizer.encode(issue.title)
 
 
-def build_vocabulary(token_counts: dict, path: str, approx_vocab_size: int) -> str:
-    """T2T's own build_to_target_size on the combined counts (what SubwordTextEncoder.build_from_generator does
-    after counting), stored where Text2TextProblem looks for it."""
-    from tensor2tensor.data_generators import text_encoder
+class CountTokens(beam.CombineFn):
+    """{token: count} over all issues; each worker counts its issues locally, then the counts are summed."""
+
+    def create_accumulator(self):
+        return collections.Counter()
+
+    def add_input(self, counts, issue):
+        counts.update(tokens_of(issue))
+        return counts
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        total = next(accumulators)
+        for counts in accumulators:
+            total.update(counts)
+        return total
+
+    def extract_output(self, counts):
+        return dict(counts)
+
+
+def build_vocabulary(token_counts: dict, path: str, approx_vocab_size: int, workers: int) -> str:
+    """The subword vocabulary, built by T2T's own SubwordTextEncoder code from the combined counts (probes run in
+    parallel: see data/vocab.py), stored where Text2TextProblem looks for it."""
     start = time.time()
     log.info("building a ~%d subword vocabulary from %d distinct tokens", approx_vocab_size, len(token_counts))
-    encoder = text_encoder.SubwordTextEncoder.build_to_target_size(
-        approx_vocab_size, token_counts, 1, 1e3, reserved_tokens=text_encoder.RESERVED_TOKENS)
+    encoder = vocab.build_subword_vocabulary(token_counts, approx_vocab_size, workers)
     encoder.store_to_file(path)
     log.info("vocabulary of %d subwords written to %s in %.1f s", encoder.vocab_size, path, time.time() - start)
     return path
@@ -222,10 +233,10 @@ def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str])
     else:
         vocab = (with_split
                  | "TrainOnly" >> beam.Filter(lambda kv: kv[0] == "train")
-                 | "Tokenize" >> beam.FlatMap(lambda kv: tokens_of(kv[1]))
-                 | "CountTokens" >> beam.combiners.Count.PerElement()
-                 | "CombineCounts" >> beam.combiners.ToDict()
-                 | "BuildVocabulary" >> beam.Map(build_vocabulary, vocab_path, args.approx_vocab_size))
+                 | "Issues" >> beam.Values()
+                 | "CountTokens" >> beam.CombineGlobally(CountTokens())
+                 | "BuildVocabulary" >> beam.Map(build_vocabulary, vocab_path, args.approx_vocab_size,
+                                                 args.vocab_workers))
 
     encoded = with_split | "Encode" >> beam.ParDo(EncodeExamples(), beam.pvalue.AsSingleton(vocab)).with_outputs(
         "train", "eval", "train_lengths", "eval_lengths")
@@ -271,6 +282,8 @@ def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, li
     parser.add_argument("--vocab_file", help="encode with this existing vocabulary instead of building one "
                                              "(required to continue training a model)")
     parser.add_argument("--approx_vocab_size", type=int, default=APPROX_VOCAB_SIZE)
+    parser.add_argument("--vocab_workers", type=int, default=0,
+                        help="processes building vocabulary candidates side by side (0: one per core)")
     parser.add_argument("--eval_percent", type=float, default=10.0)
     parser.add_argument("--train_shards", type=int, default=10)
     parser.add_argument("--eval_shards", type=int, default=1)
@@ -325,7 +338,7 @@ def run(argv: Optional[list[str]] = None) -> dict:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
         stats = run(argv)

@@ -53,3 +53,13 @@ class Skip:
 def stable_hash(text: str) -> int:
     """A hash that is the same in every process and Python version (unlike hash())."""
     return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big")
+
+
+def content_key(issue: Issue) -> str:
+    """Exact duplicates are issues with the same (cleaned) title and body."""
+    return f"{stable_hash(issue.title + chr(0) + issue.body):016x}"
+
+
+def split_of(issue_id: str, eval_percent: float) -> str:
+    """'eval' or 'train', by a hash of the id alone: re-runs and runs on more data keep old eval issues in eval."""
+    return "eval" if stable_hash(issue_id) % 10000 < eval_percent * 100 else "train"

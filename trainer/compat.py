@@ -11,7 +11,7 @@ _applied = False
 
 # --- Shim 1: optional gym / tensorflow_datasets ------------------------------------------------------------
 # tensor2tensor's RL and env modules import `gym` (and moving_mnist imports `tensorflow_datasets`) at import
-# time; neither is installed (gym's pinned versions do not build here, and nothing we run needs them).
+# time; neither is installed (tensor2tensor is installed --no-deps and nothing this project runs needs them).
 # Errors fixed:
 #   `from tensor2tensor import models`            -> ModuleNotFoundError: No module named 'gym'
 #       (tensor2tensor/models/research/rl.py)
@@ -59,10 +59,56 @@ def _make_optional_dependencies_optional():
             sys.modules.setdefault(name, _Unavailable(name, dependency))
 
 
+# --- Shim 2: tf_slim 1.1.0 looks for classes TF 2.15 moved out of tensorflow.python.framework.ops ---------------
+# T2T's optimizer goes through tf_slim.layers.optimizers.optimize_loss.
+# Errors fixed (first training step's graph construction):
+#   tf_slim/layers/optimizers.py:172  AttributeError: module 'tensorflow.python.framework.ops' has no
+#                                     attribute 'Tensor'
+#   tf_slim/layers/optimizers.py:274  AttributeError: module 'tensorflow.python.framework.ops' has no
+#                                     attribute 'IndexedSlices'
+def _restore_tf_slim_expectations():
+    from tensorflow.python.framework import ops
+    if not hasattr(ops, "Tensor"):
+        from tensorflow.python.framework import tensor
+        ops.Tensor = tensor.Tensor
+    if not hasattr(ops, "IndexedSlices"):
+        from tensorflow.python.framework import indexed_slices
+        ops.IndexedSlices = indexed_slices.IndexedSlices
+
+
+# --- Shim 3: TF1 behaviour ----------------------------------------------------------------------------------
+# T2T 1.15 is TF1 graph code. Under TF 2.x defaults, training happens to run, but with Keras layers (variable
+# names like transformer/parallel_0_5/transformer/transformer/body/...) and export's beam search fails:
+#   tensor2tensor/utils/expert_utils.py:189 daisy_chain_getter -> TypeError: Tensor is unhashable. Instead,
+#   use tensor.ref() as the key.   (`python -m trainer.t2t_cli export ...`, V2 tensor equality)
+def _tf1_behaviour():
+    import tensorflow.compat.v1 as tf
+    tf.disable_v2_behavior()
+
+
+# --- Shim 4: reset common_layers' cached layers module -------------------------------------------------------
+# tensor2tensor.layers.common_layers.layers() caches, on its first call (at import time of T2T's models), the
+# layers module matching the TF mode of that moment. If tensor2tensor was imported before Shim 3 switched to
+# TF1 behaviour, training keeps using Keras layers, whose kernels get saved as
+# `transformer/parallel_0_5/transformer/transformer/body/.../q/kernel` instead of `transformer/body/.../q/kernel`,
+# and a later export (built in TF1 mode) cannot restore the checkpoint:
+#   ValueError: Could not load all requested variables from checkpoint. Please make sure your model_fn does
+#   not expect variables that were not saved in the checkpoint.
+#   (preceded by RuntimeError: Key _CHECKPOINTABLE_OBJECT_GRAPH not found in checkpoint)
+# Fix: forget the cached module so the next call picks the layers for TF1 mode, before any graph is built.
+def _reset_cached_layers():
+    common_layers = sys.modules.get("tensor2tensor.layers.common_layers")
+    if common_layers is not None:
+        common_layers._cached_layers = None  # pylint: disable=protected-access
+
+
 def apply():
     """Apply every shim once (safe to call again)."""
     global _applied
     if _applied:
         return
     _make_optional_dependencies_optional()
+    _restore_tf_slim_expectations()
+    _tf1_behaviour()
+    _reset_cached_layers()
     _applied = True
