@@ -2,6 +2,7 @@
 # then run. A second call reuses the environments; a change of pins (requirements/*.txt) rebuilds the one
 # whose pins changed.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3.11
 VENV := .venv
 APP := $(VENV)/app
@@ -12,6 +13,9 @@ T2T_HASH := $(shell cat requirements/t2t.txt requirements/t2t-nodeps.txt setup.p
 APP_READY := $(APP)/.ready-$(APP_HASH)
 T2T_READY := $(T2T)/.ready-$(T2T_HASH)
 WORK ?= work
+# pip on this kind of machine warns once per package about local index folders it cannot use; hide only that.
+PIP_FLAGS := --no-warn-script-location
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: envs run test bench clean-envs
 envs: $(APP_READY) $(T2T_READY)
@@ -19,23 +23,26 @@ envs: $(APP_READY) $(T2T_READY)
 $(APP_READY):
 	@echo "== creating the app environment in $(APP) (TF 2.21, kfp, Beam, Flask)"
 	rm -rf $(APP) && $(PYTHON) -m venv $(APP)
-	$(APP)/bin/pip install -q --upgrade pip
-	$(APP)/bin/pip install -q -r requirements/app.txt
-	$(APP)/bin/pip install -q --no-deps -r requirements/app-nodeps.txt
-	$(APP)/bin/pip install -q --no-deps -e .
+	$(APP)/bin/pip install -q $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
+	$(APP)/bin/pip install -q $(PIP_FLAGS) -r requirements/app.txt $(QUIET_PIP)
+	$(APP)/bin/pip install -q $(PIP_FLAGS) --no-deps -r requirements/app-nodeps.txt $(QUIET_PIP)
+	$(APP)/bin/pip install -q $(PIP_FLAGS) --no-deps -e . $(QUIET_PIP)
 	touch $@
 
 $(T2T_READY):
 	@echo "== creating the t2t environment in $(T2T) (TF 2.15.1 + tensor2tensor)"
 	rm -rf $(T2T) && $(PYTHON) -m venv $(T2T)
-	$(T2T)/bin/pip install -q --upgrade pip
-	$(T2T)/bin/pip install -q -r requirements/t2t.txt
-	$(T2T)/bin/pip install -q --no-deps -r requirements/t2t-nodeps.txt
-	$(T2T)/bin/pip install -q --no-deps -e .
+	$(T2T)/bin/pip install -q $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
+	$(T2T)/bin/pip install -q $(PIP_FLAGS) -r requirements/t2t.txt $(QUIET_PIP)
+	$(T2T)/bin/pip install -q $(PIP_FLAGS) --no-deps -r requirements/t2t-nodeps.txt $(QUIET_PIP)
+	$(T2T)/bin/pip install -q $(PIP_FLAGS) --no-deps -e . $(QUIET_PIP)
 	touch $@
 
+# Until the pipeline exists, `make run` runs what exists end to end: preprocessing of the bundled sample.
 run: envs
-	$(APP)/bin/python -m data.preprocess --input data/sample/github_issues_sample.csv --output_dir $(WORK)/data
+	$(APP)/bin/python -m data.preprocess --input data/sample/github_issues.csv --output_dir $(WORK)/data
+	@echo "== produced $(WORK)/data: T2T vocabulary + TFRecord shards (train/dev), eval_issues.jsonl,"
+	@echo "   dead_letter.jsonl (rejected rows) and stats.json / stats.txt (the report printed above)"
 
 test: envs
 	$(APP)/bin/python -m pytest -q tests

@@ -1,0 +1,19 @@
+"""Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess)."""
+import sys
+
+from benchmarks import preprocess
+
+BENCHMARKS = {"preprocess": preprocess.main}
+
+
+def main(argv=None) -> int:
+    names = (argv if argv is not None else sys.argv[1:]) or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    return max(BENCHMARKS[n]() for n in names)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
