@@ -30,7 +30,8 @@ import logging
 import os
 import sys
 import time
-from typing import Iterable, Optional
+import typing
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -110,10 +111,19 @@ def keep_first_of_duplicates(key_and_issues) -> Issue:
     return min(issues, key=lambda i: i.id)
 
 
-def tokens_of(issue: Issue) -> list[str]:
-    """The tokens T2T's vocabulary builder counts for one example (its inputs, then its targets)."""
+class Example(typing.NamedTuple):
+    """An issue on its way to a TFRecord: its split and its text as T2T tokens (tokenized once, used twice:
+    for the vocabulary's counts and for encoding)."""
+    split: str
+    issue: Issue
+    body_tokens: list
+    title_tokens: list
+
+
+def split_and_tokenize(issue: Issue, eval_percent: float) -> Example:
     from tensor2tensor.data_generators import tokenizer
-    return tokenizer.encode(issue.body) + tokenizer.encode(issue.title)
+    return Example(split_of(issue.id, eval_percent), issue, tokenizer.encode(issue.body),
+                   tokenizer.encode(issue.title))
 
 
 class CountTokens(beam.CombineFn):
@@ -122,8 +132,9 @@ class CountTokens(beam.CombineFn):
     def create_accumulator(self):
         return collections.Counter()
 
-    def add_input(self, counts, issue):
-        counts.update(tokens_of(issue))
+    def add_input(self, counts, example: Example):
+        counts.update(example.body_tokens)  # what build_from_generator counts: inputs, then targets
+        counts.update(example.title_tokens)
         return counts
 
     def merge_accumulators(self, accumulators):
@@ -167,11 +178,10 @@ class EncodeExamples(beam.DoFn):
             self._path = vocab_path
         return self._encoder
 
-    def _encode(self, encoder, text: str) -> list[int]:
-        from tensor2tensor.data_generators import tokenizer
+    def _encode(self, encoder, tokens: list) -> list[int]:
+        """encoder.encode(text), from the text's tokens."""
         ids, fallback, outside = [], 0, 0
         strings = encoder.all_subtoken_strings
-        tokens = tokenizer.encode(text)
         for token in tokens:
             token_ids = encoder._token_to_subtoken_ids(token)  # exactly what encoder.encode does per token
             ids.extend(token_ids)
@@ -184,12 +194,12 @@ class EncodeExamples(beam.DoFn):
         _count("vocab.out_of_alphabet_tokens", outside)
         return ids + [EOS_ID]
 
-    def process(self, split_and_issue, vocab_path: str):
+    def process(self, example: Example, vocab_path: str):
         import tensorflow as tf
-        split, issue = split_and_issue
+        split = example.split
         encoder = self._load(vocab_path)
-        inputs = self._encode(encoder, issue.body)
-        targets = self._encode(encoder, issue.title)
+        inputs = self._encode(encoder, example.body_tokens)
+        targets = self._encode(encoder, example.title_tokens)
         example = tf.train.Example(features=tf.train.Features(feature={
             "inputs": tf.train.Feature(int64_list=tf.train.Int64List(value=inputs)),
             "targets": tf.train.Feature(int64_list=tf.train.Int64List(value=targets)),
@@ -218,7 +228,7 @@ def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str])
               | "KeyByContent" >> beam.Map(lambda i: (content_key(i), i))
               | "GroupDuplicates" >> beam.GroupByKey()
               | "DropDuplicates" >> beam.Map(keep_first_of_duplicates))
-    with_split = unique | "SplitByIdHash" >> beam.Map(lambda i: (split_of(i.id, args.eval_percent), i))
+    examples = unique | "SplitByIdHashAndTokenize" >> beam.Map(split_and_tokenize, args.eval_percent)
 
     # Dead letters: every rejected row, one JSON object a line.
     ((rows.rejects, cleaned.rejects)
@@ -231,23 +241,22 @@ def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str])
     if args.vocab_file:
         vocab = p | "ExistingVocabulary" >> beam.Create([vocab_path])
     else:
-        vocab = (with_split
-                 | "TrainOnly" >> beam.Filter(lambda kv: kv[0] == "train")
-                 | "Issues" >> beam.Values()
+        vocab = (examples
+                 | "TrainOnly" >> beam.Filter(lambda e: e.split == "train")
                  | "CountTokens" >> beam.CombineGlobally(CountTokens())
                  | "BuildVocabulary" >> beam.Map(build_vocabulary, vocab_path, args.approx_vocab_size,
                                                  args.vocab_workers))
 
-    encoded = with_split | "Encode" >> beam.ParDo(EncodeExamples(), beam.pvalue.AsSingleton(vocab)).with_outputs(
+    encoded = examples | "Encode" >> beam.ParDo(EncodeExamples(), beam.pvalue.AsSingleton(vocab)).with_outputs(
         "train", "eval", "train_lengths", "eval_lengths")
     for split, t2t_split, shards in (("train", "train", args.train_shards), ("eval", "dev", args.eval_shards)):
         encoded[split] | f"Write{split.title()}Records" >> beam.io.WriteToTFRecord(
             os.path.join(out, f"{PROBLEM}-{t2t_split}"), num_shards=shards, shard_name_template="-SSSSS-of-NNNNN")
 
-    (with_split
-     | "EvalOnly" >> beam.Filter(lambda kv: kv[0] == "eval")
-     | "EvalToJson" >> beam.Map(lambda kv: json.dumps(
-         {k: v for k, v in kv[1].to_dict().items() if k in ("id", "url", "repo", "title", "body", "created_at")},
+    (examples
+     | "EvalOnly" >> beam.Filter(lambda e: e.split == "eval")
+     | "EvalToJson" >> beam.Map(lambda e: json.dumps(
+         {k: v for k, v in e.issue.to_dict().items() if k in ("id", "url", "repo", "title", "body", "created_at")},
          ensure_ascii=False))
      | "WriteEvalIssues" >> beam.io.WriteToText(os.path.join(out, "eval_issues"), file_name_suffix=".jsonl",
                                                 num_shards=1, shard_name_template=""))
