@@ -8,8 +8,18 @@ import time
 import psutil
 
 
+def _pss(proc: psutil.Process) -> int:
+    try:
+        return proc.memory_full_info().pss
+    except (psutil.AccessDenied, AttributeError):
+        return proc.memory_info().rss
+
+
 def run_measured(cmd: list[str], log_path: str, env: dict | None = None) -> tuple[float, int]:
-    """(wall seconds, peak RSS in bytes summed over the process and its children, sampled every 50 ms).
+    """(wall seconds, peak memory in bytes of the process and its children, sampled every 50 ms).
+
+    Memory is PSS (proportional set size): pages shared between processes, as after a fork, count once in
+    total, so a tree of forked workers is not over-counted as summed RSS would.
     Raises CalledProcessError (its log is at log_path) when the command fails."""
     peak = 0
     with open(log_path, "w") as log:
@@ -23,7 +33,7 @@ def run_measured(cmd: list[str], log_path: str, env: dict | None = None) -> tupl
             while not done.is_set():
                 try:
                     procs = [parent] + parent.children(recursive=True)
-                    peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+                    peak = max(peak, sum(_pss(p) for p in procs))
                 except psutil.Error:
                     pass
                 done.wait(0.05)
