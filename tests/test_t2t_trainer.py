@@ -3,10 +3,10 @@
 Runs under the app environment's pytest; everything TF 2.15 / tensor2tensor happens in the t2t environment's
 interpreter (<repo>/.venv/t2t/bin/python, or $GHSUMM_T2T_PYTHON) as a subprocess.
 """
+import csv
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -33,59 +33,27 @@ def check(proc):
     assert proc.returncode == 0, "exit %s; output tail:\n%s" % (proc.returncode, proc.stdout[-6000:])
 
 
-# Stand-in for the preprocessing job's output (same layout as `python -m data.preprocess ... --output_dir DIR`):
-# vocab.github_issue_summarization.8192.subwords + train/dev TFRecords of int64 "inputs"/"targets" ending in EOS.
-_BUILD_DATA_DIR = textwrap.dedent("""
-    import os, random, sys
-    import tensorflow as tf
-    from tensor2tensor.data_generators import text_encoder
-
-    out, problem = sys.argv[1], sys.argv[2]
-    os.makedirs(out, exist_ok=True)
-    rng = random.Random(0)
-    things = ["installer", "login page", "gpu kernel", "csv reader", "docs build", "api client", "cache",
-              "web socket", "config parser", "test runner"]
-    symptoms = ["crashes on startup", "is slow", "leaks memory", "throws a type error", "fails on windows",
-                "returns wrong results", "hangs forever", "breaks after upgrade"]
-    pairs = []
-    for i in range(50):
-        thing, symptom = rng.choice(things), rng.choice(symptoms)
-        title = "%s %s" % (thing, symptom)
-        body = ("when i use the %s it %s . steps : run version %d.%d and open the %s again . expected it to work"
-                % (thing, symptom, rng.randint(1, 4), rng.randint(0, 9), rng.choice(things)))
-        pairs.append((body, title))
-    encoder = text_encoder.SubwordTextEncoder.build_from_generator((t for p in pairs for t in p), 2 ** 8)
-    encoder.store_to_file(os.path.join(out, "vocab.%s.8192.subwords" % problem))
-
-    def write(split, rows):
-        with tf.io.TFRecordWriter(os.path.join(out, "%s-%s-00000-of-00001" % (problem, split))) as writer:
-            for body, title in rows:
-                feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(
-                               value=encoder.encode(v) + [text_encoder.EOS_ID]))
-                           for k, v in (("inputs", body), ("targets", title))}
-                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-
-    write("train", pairs[:40])
-    write("dev", pairs[40:])
-""")
-
-
-def build_small_data_dir(out_dir):
-    check(run_t2t(["-c", _BUILD_DATA_DIR, str(out_dir), PROBLEM], timeout=300))
-    return out_dir
-
-
 @pytest.fixture(scope="module")
 def t2t_data_dir(tmp_path_factory):
-    if not Path(t2t_python()).exists():
-        pytest.skip("t2t environment not found at %s (run `make envs` or set GHSUMM_T2T_PYTHON)" % t2t_python())
-    return build_small_data_dir(tmp_path_factory.mktemp("t2t_data"))
+    """The preprocessing job's real output (Beam, DirectRunner) on the first 300 issues of the bundled sample."""
+    assert Path(t2t_python()).exists(), "t2t environment missing at %s (make test creates it)" % t2t_python()
+    from data import preprocess
+    root = tmp_path_factory.mktemp("t2t_data")
+    sample = root / "issues.csv"
+    with open(REPO / "data" / "sample" / "github_issues.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))[:301]
+    with open(sample, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    out = root / "data"
+    stats = preprocess.run(["--input", str(sample), "--output_dir", str(out), "--train_shards", "2"])
+    assert stats["steps"]["train"] > 200 and stats["steps"]["eval"] > 10
+    return out
 
 
 def test_data_dir_layout(t2t_data_dir):
-    names = sorted(os.listdir(t2t_data_dir))
-    assert names == ["%s-dev-00000-of-00001" % PROBLEM, "%s-train-00000-of-00001" % PROBLEM,
-                     "vocab.%s.8192.subwords" % PROBLEM]
+    names = set(os.listdir(t2t_data_dir))
+    assert {"%s-dev-00000-of-00001" % PROBLEM, "%s-train-00000-of-00002" % PROBLEM,
+            "%s-train-00001-of-00002" % PROBLEM, "vocab.%s.8192.subwords" % PROBLEM} <= names
 
 
 def test_tiny_transformer_trains_and_checkpoints(t2t_data_dir, tmp_path):
@@ -110,8 +78,7 @@ def test_tiny_transformer_trains_and_checkpoints(t2t_data_dir, tmp_path):
 
 
 def test_datagen_refuses_to_generate_missing_data(tmp_path):
-    if not Path(t2t_python()).exists():
-        pytest.skip("t2t environment not found at %s (run `make envs` or set GHSUMM_T2T_PYTHON)" % t2t_python())
+    assert Path(t2t_python()).exists(), "t2t environment missing at %s (make test creates it)" % t2t_python()
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = run_t2t(["-m", "trainer.t2t_cli", "datagen", "--data_dir=%s" % empty,
