@@ -8,8 +8,9 @@ Formats (detected from the file's header or first JSON line; or named with forma
   jira          issuekey, title, description[, storypoint] (Jira story-point data sets)
   gitbugs       Summary, Issue id, ..., Created, ..., Description (Jira/Bugzilla bug exports)
 
-Every reader streams row by row (a multi-GB dump is never loaded whole), opens any path fsspec understands
-(local, gs://, ...; .gz/.bz2/.zip are decompressed by extension), strips NUL bytes, replaces bad UTF-8, accepts
+Every reader streams row by row (a multi-GB dump is never loaded whole), opens any path fsspec or, for gs://
+and other remote paths without an fsspec driver installed, Apache Beam's FileSystems understands (.gz/.bz2, and
+.zip with fsspec, are decompressed by extension), strips NUL bytes, replaces bad UTF-8, accepts
 fields of any length and embedded newlines. A row that cannot become an Issue is yielded as a Reject (it goes to
 the dead-letter file); a file that is not of any known shape raises FormatError naming the file.
 """
@@ -50,10 +51,34 @@ class FormatError(ValueError):
     """The file is unreadable or is not of any supported shape."""
 
 
+def _fsspec_can_open(path: str) -> bool:
+    try:
+        fsspec.get_filesystem_class(fsspec.utils.get_protocol(path))
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
+def _beam_filesystems():
+    """Apache Beam's FileSystems, for remote paths fsspec has no driver for here (gs:// in the app environment,
+    where Beam's GCS client is installed and gcsfs is not)."""
+    from apache_beam.io.filesystems import FileSystems
+    return FileSystems
+
+
 def expand_inputs(patterns: Iterable[str]) -> list[str]:
     """Expands files and globs (local or remote); a pattern that matches nothing is an error naming it."""
     paths: list[str] = []
     for pattern in patterns:
+        if not _fsspec_can_open(pattern):
+            try:
+                found = [m.path for r in _beam_filesystems().match([pattern]) for m in r.metadata_list]
+            except Exception as e:  # BeamIOError wraps the storage client's errors
+                raise FileNotFoundError(f"cannot list {pattern!r}: {e}") from e
+            if not found:
+                raise FileNotFoundError(f"no input file matches {pattern!r}")
+            paths.extend(sorted(found))
+            continue
         fs, _, found = fsspec.get_fs_token_paths(pattern)
         found = [p for p in found if not fs.isdir(p)]
         if not found:
@@ -66,7 +91,10 @@ def expand_inputs(patterns: Iterable[str]) -> list[str]:
 
 def _open_text(path: str):
     """Text stream of a (possibly compressed, possibly remote) file: bad UTF-8 replaced, newlines kept."""
-    binary = fsspec.open(path, "rb", compression="infer").open()
+    if _fsspec_can_open(path):
+        binary = fsspec.open(path, "rb", compression="infer").open()
+    else:  # compression (.gz, .bz2) by extension, as above
+        binary = _beam_filesystems().open(path)
     return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="")
 
 
@@ -138,7 +166,7 @@ def _read_csv(path: str, fmt: str) -> Iterator[Row]:
     with _open_text(path) as f:
         reader = csv.reader(_without_nul(f))
         try:
-            header = [c.strip().lower().lstrip("\ufeff") for c in next(reader)]
+            header = [c.lstrip("\ufeff").strip().lower() for c in next(reader)]
         except StopIteration:
             return
         row_number = 0
