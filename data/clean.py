@@ -7,8 +7,9 @@
 - Code: a fenced block (``` or ~~~, and Jira's {code}/{noformat}) keeps its first CODE_LINES_KEPT lines and
   drops the rest. The first line of a log or trace usually names the error, which titles often quote; the rest
   is noise for a title and would crowd the body out of the model's input window.
-- Long logs outside fences: after LOG_LINES_KEPT consecutive log-like lines (stack frames, timestamped lines)
-  the rest of that run is dropped, for the same reason.
+- Long logs outside fences: a run of more than LOG_LINES_KEPT log-like lines (stack frames, timestamped lines,
+  a Python traceback) keeps its first LOG_LINES_KEPT - 1 lines and its last one (Java and JavaScript traces name
+  the error first, Python's last); the rest is dropped, for the same reason.
 - Markdown images are removed, links keep their text, other HTML/Jira markup tags are removed (their text
   stays), URLs are shortened to their host (a full URL is a long unique token that teaches nothing).
 - Whitespace is collapsed to single spaces: the model sees one line. Text is lowercased by default (the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from data.readers import MAX_RAW_CHARS
 from data.records import Issue, Reject
 
 CODE_LINES_KEPT = 3
@@ -35,6 +37,7 @@ _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t].*$|^[ \t]*h[1-6]\.[ \t].*$", re.M)
 _BOLD_LINE = re.compile(r"^[ \t]*(\*\*|__)[^\n*_]{1,80}(\*\*|__)[ \t]*:?[ \t]*$", re.M)
 _TASK_LINE = re.compile(r"^[ \t]*[-*][ \t]+\[[ xX]\][^\n]*$", re.M)
 _PLACEHOLDER = re.compile(r"^[ \t]*(_no response_|n/?a|null|none|no|-)[ \t]*\.?[ \t]*$", re.M | re.I)
+_AUTOLINK = re.compile(r"<([a-z][a-z0-9+.-]*://[^<>\s]+)>")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\((?:[^)]*)\)")
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?>|\{(?:html|quote|color(?::[^}]*)?|panel(?::[^}]*)?)\}")
@@ -52,11 +55,24 @@ def _keep_head(block: str) -> str:
 
 
 def _trim_log_runs(text: str) -> str:
-    out, run = [], 0
+    """Runs of more than LOG_LINES_KEPT log-like lines keep their first LOG_LINES_KEPT - 1 lines and their last
+    (a Java/JS trace names the error first, a Python traceback last)."""
+    out, run, after_frame = [], [], False
+
+    def flush():
+        out.extend(run if len(run) <= LOG_LINES_KEPT else run[:LOG_LINES_KEPT - 1] + run[-1:])
+        run.clear()
+
     for line in text.split("\n"):
-        run = run + 1 if _LOG_LINE.match(line) else 0
-        if run <= LOG_LINES_KEPT:
+        # a Python traceback's source line (indented, after its `File "...", line N`) continues the run
+        is_log = bool(_LOG_LINE.match(line)) or (after_frame and line.startswith("    "))
+        after_frame = line.lstrip().startswith('File "')
+        if is_log:
+            run.append(line)
+        else:
+            flush()
             out.append(line)
+    flush()
     return "\n".join(out)
 
 
@@ -70,6 +86,7 @@ def clean_body(text: Optional[str], lowercase: bool = True, max_words: int = MAX
     text = _TASK_LINE.sub("", text)
     text = _PLACEHOLDER.sub("", text)
     text = _trim_log_runs(text)
+    text = _AUTOLINK.sub(r" \1 ", text)
     text = _IMAGE.sub(" ", text)
     text = _LINK.sub(r"\1", text)
     text = _TAG.sub(" ", text)
@@ -92,6 +109,6 @@ def clean_issue(issue: Issue, lowercase: bool = True, max_body_words: int = MAX_
               "title_too_long" if len(title.split()) > MAX_TITLE_WORDS else
               "empty_body" if not body else "")
     if reason:
-        raw = f"title: {issue.title}\nbody: {issue.body}"
+        raw = f"title: {issue.title}\nbody: {issue.body}"[:MAX_RAW_CHARS]
         return Reject(reason, issue.source, 0, raw, f"id {issue.id}")
     return issue.replace(title=title, body=body)

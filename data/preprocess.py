@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import glob
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 import typing
@@ -315,16 +317,34 @@ def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, li
 
 def _prepare_output(args: argparse.Namespace) -> None:
     """Removes what an earlier run left (a different shard count would otherwise leave stale shards that T2T's
-    glob picks up) and puts an existing vocabulary in place."""
-    FileSystems.mkdirs(args.output_dir) if not FileSystems.exists(args.output_dir) else None
+    glob picks up) and puts an existing vocabulary in place. The vocabulary is read before anything is removed:
+    --vocab_file may well be the one an earlier run left in this very directory."""
+    vocab = None
+    if args.vocab_file:
+        if not FileSystems.exists(args.vocab_file):
+            raise FileNotFoundError(f"--vocab_file {args.vocab_file} does not exist")
+        with FileSystems.open(args.vocab_file) as f:
+            vocab = f.read()
+    if not FileSystems.exists(args.output_dir):
+        FileSystems.mkdirs(args.output_dir)
     stale = [m.path for pattern in (f"{PROBLEM}-*", "vocab.*", "dead_letter*", "eval_issues*", "stats*")
              for r in FileSystems.match([os.path.join(args.output_dir, pattern)]) for m in r.metadata_list]
     if stale:
         FileSystems.delete(stale)
-    if args.vocab_file:
-        if not FileSystems.exists(args.vocab_file):
-            raise FileNotFoundError(f"--vocab_file {args.vocab_file} does not exist")
-        FileSystems.copy([args.vocab_file], [os.path.join(args.output_dir, vocab_filename(args.approx_vocab_size))])
+    if vocab is not None:
+        with FileSystems.create(os.path.join(args.output_dir, vocab_filename(args.approx_vocab_size))) as f:
+            f.write(vocab)
+
+
+def _remove_beam_temp_dirs(output_dir: str) -> None:
+    pattern = os.path.join(output_dir, "beam-temp-*")
+    if "://" not in output_dir:
+        for path in glob.glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
+        return
+    temp = [m.path for r in FileSystems.match([pattern + "/*"]) for m in r.metadata_list]  # object stores: files
+    if temp:
+        FileSystems.delete(temp)
 
 
 def run(argv: Optional[list[str]] = None) -> dict:
@@ -337,8 +357,12 @@ def run(argv: Optional[list[str]] = None) -> dict:
     _prepare_output(args)
     start = time.time()
     options = PipelineOptions(beam_args, save_main_session=False)
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, args, files)
+    try:
+        with beam.Pipeline(options=options) as p:
+            build_pipeline(p, args, files)
+    except Exception:
+        _remove_beam_temp_dirs(args.output_dir)  # a failed write leaves them; the next run would not clean them
+        raise
     result = p.result
     from data import report
     stats = report.collect(result, args, formats, time.time() - start)

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import sys
+import zlib
 from typing import Callable, Iterable, Iterator, Optional, Union
 
 import fsspec
@@ -148,13 +149,24 @@ def read_issues(path: str, fmt: str = "auto", since: Optional[str] = None) -> It
         raise FormatError(f"{path}: unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     rows = _read_jsonl(path) if fmt == "github_jsonl" else _read_csv(path, fmt)
     since_iso = normalize_date(since) if since else None
-    for row in rows:
+    for row in _failing_with_the_file_name(rows, path):
         if since_iso and isinstance(row, Issue):
             if row.created_at is None:
                 row = Skip("no_created_at", row.source, 0)
             elif row.created_at < since_iso:
                 row = Skip("before_since", row.source, 0)
         yield row
+
+
+def _failing_with_the_file_name(rows: Iterator[Row], path: str) -> Iterator[Row]:
+    """A file that becomes unreadable midway (a truncated .gz, a lost connection) is an error naming the file
+    and how far it was read, not a bare EOFError: the rows before it were fine, the rest cannot be known."""
+    n = 0
+    try:
+        for n, row in enumerate(rows, start=1):
+            yield row
+    except (OSError, EOFError, zlib.error) as e:
+        raise FormatError(f"{path}: unreadable after {n} rows: {type(e).__name__}: {e}") from e
 
 
 # ---------------------------------------------------------------- CSV shapes

@@ -37,6 +37,8 @@ def collect(result, args, formats: dict, seconds: float) -> dict:
     if FileSystems.exists(lengths_path):
         for line in _read_text(lengths_path).splitlines():
             name, q = json.loads(line)
+            if not q:  # an empty collection (no eval split, everything filtered out) has no quantiles
+                continue
             # 11 quantiles: min, 10th, ..., 90th percentile, max
             lengths[name] = {"min": q[0], "p50": q[5], "p90": q[9], "max": q[10], "deciles": q}
         FileSystems.delete([lengths_path])

@@ -8,7 +8,8 @@ closest found), but the probes are chosen better and run side by side:
   1. two first guesses around min_count = total tokens / 26000 (the ratio seen on GitHub issue text);
   2. then the min_count where a straight line through the nearest probes (log size against log min_count, as
      subword vocabularies shrink roughly by a power law) meets the target, and its neighbour;
-  3. if still not within 1%, thirds of the remaining bracket, two at a time, until it is exhausted.
+  3. with each new guess, the midpoint of the widest part of the bracket left, so a poor guess still halves
+     the search every round; until a size is within 1% or the bracket is exhausted.
 Typically two rounds of two parallel probes, against T2T's five or more in a row.
 """
 from __future__ import annotations
@@ -51,20 +52,29 @@ def _interpolate(probes: dict, target: int) -> int:
 
 
 def _next_candidates(probes: dict, target: int, n: int) -> list[int]:
+    """Up to n untried min_counts: the interpolated guess, then midpoints that halve what is left of the bracket
+    (so a poor guess still halves the search every round, as T2T's bisection does)."""
     above = [m for m, s in probes.items() if s > target]   # min_count too small: vocabulary too big
     below = [m for m, s in probes.items() if s < target]
     lo = max(above, default=MIN_COUNT - 1) + 1
     hi = min(below, default=MAX_COUNT + 1) - 1
     if lo > hi:
         return []
-    guess = min(max(_interpolate(probes, target), lo), hi) if len(probes) >= 2 else (lo + hi) // 2
-    candidates = [guess] + [guess + d for d in (1, -1, 2, -2)] + [lo + (hi - lo) * k // (n + 1)
-                                                                    for k in range(1, n + 1)]
-    picked = []
-    for m in candidates:
-        if lo <= m <= hi and m not in probes and m not in picked:
-            picked.append(m)
-    return picked[:n]
+    guess = _interpolate(probes, target) if len(probes) >= 2 else (lo + hi) // 2
+    if not lo <= guess <= hi:
+        guess = (lo + hi) // 2
+    picked = [guess]
+    gaps = [(lo, guess - 1), (guess + 1, hi)]
+    while len(picked) < n:
+        gaps = [g for g in gaps if g[0] <= g[1]]
+        if not gaps:
+            break
+        widest = max(gaps, key=lambda g: g[1] - g[0])
+        gaps.remove(widest)
+        mid = (widest[0] + widest[1]) // 2
+        picked.append(mid)
+        gaps += [(widest[0], mid - 1), (mid + 1, widest[1])]
+    return picked
 
 
 def build_subword_vocabulary(token_counts: dict, target_size: int, workers: int = 0):
