@@ -16,6 +16,8 @@ from data import clean, readers
 from data.records import Issue, content_key, split_of
 
 EVAL_PERCENT = 10.0
+# The Beam job's --approx_vocab_size; the small equivalence test sets it to a size its 600 issues can reach.
+APPROX_VOCAB_SIZE = int(os.environ.get("GHSUMM_DATAGEN_VOCAB_SIZE", 2 ** 13))
 
 
 @registry.register_problem
@@ -24,7 +26,7 @@ class GithubIssueSummarizationDatagen(text_problems.Text2TextProblem):
 
     @property
     def approx_vocab_size(self):
-        return 2 ** 13
+        return APPROX_VOCAB_SIZE
 
     @property
     def is_generate_per_split(self):
