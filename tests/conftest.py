@@ -1,6 +1,8 @@
 """Shared pytest fixtures. Each group is for the tests named in its heading; add new groups below, separately."""
 import csv
 import io
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,75 @@ def write_kaggle_csv():
         path.write_text(_kaggle_csv_text(rows, extra_lines), encoding="utf-8", newline="")
         return path
     return write
+
+
+# ================================================================ preprocessed data and the t2t environment
+# (tests/test_t2t_trainer.py, test_trainer.py, and any test that needs a T2T data dir or the t2t interpreter)
+
+T2T_PYTHON = os.environ.get("GHSUMM_T2T_PYTHON") or str(REPO / ".venv" / "t2t" / "bin" / "python")
+
+
+def run_t2t(args, timeout=900, **kwargs):
+    """Runs the t2t environment's interpreter with the repo importable (as the pipeline does); returns the
+    CompletedProcess with stdout and stderr together in .stdout."""
+    assert Path(T2T_PYTHON).exists(), f"t2t environment missing at {T2T_PYTHON} (make test creates it)"
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([T2T_PYTHON] + [str(a) for a in args], cwd=REPO, env=env, timeout=timeout,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def check_ok(proc):
+    assert proc.returncode == 0, f"exit {proc.returncode}; output tail:\n{proc.stdout[-6000:]}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def preprocessed_sample(tmp_path_factory) -> Path:
+    """The preprocessing job's real output (Beam, DirectRunner) on the first 300 issues of the bundled sample,
+    with 2 train shards: a T2T data dir for problem github_issue_summarization."""
+    from data import preprocess
+    root = tmp_path_factory.mktemp("preprocessed_sample")
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))[:301]
+    with open(root / "issues.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    out = root / "data"
+    stats = preprocess.run(["--input", str(root / "issues.csv"), "--output_dir", str(out), "--train_shards", "2"])
+    assert stats["steps"]["train"] > 200 and stats["steps"]["eval"] > 10
+    return out
+
+
+# ================================================================ a tiny exported SavedModel (t2t_cli)
+# (tests/test_evaluate.py, and any test that needs a real SavedModel with T2T's serving signature)
+#
+# tensor2tensor's own tools on `preprocessed_sample`: t2t-trainer for 5 steps of transformer_tiny, then the T2T
+# exporter (decode_hparams left at T2T's defaults: beam 4, alpha 0.6). Its titles are junk; every part is real.
+# About a minute on 2 cores, once per session.
+
+@pytest.fixture(scope="session")
+def tiny_saved_model(preprocessed_sample, tmp_path_factory) -> Path:
+    """The SavedModel version directory (<model dir>/export/<timestamp>/) of a 5-step tiny transformer trained
+    on preprocessed_sample (whose vocabulary it uses)."""
+    model_dir = tmp_path_factory.mktemp("tiny_saved_model") / "model"
+    flags = [f"--data_dir={preprocessed_sample}", "--problem=github_issue_summarization", "--model=transformer",
+             "--hparams_set=transformer_tiny", "--hparams=batch_size=256,max_length=64", f"--output_dir={model_dir}"]
+    check_ok(run_t2t(["-m", "trainer.t2t_cli", "trainer"] + flags + ["--train_steps=5", "--eval_steps=1"]))
+    check_ok(run_t2t(["-m", "trainer.t2t_cli", "export"] + flags))
+    versions = sorted((model_dir / "export").glob("[0-9]*"))
+    assert versions, f"the T2T export wrote no version under {model_dir / 'export'}"
+    return versions[-1]
+
+
+# ================================================================ serving/ package
+# (tests/test_serving.py)
+#
+# The tiny real model above (tiny_saved_model, built once per session) with its vocabulary from
+# preprocessed_sample. Its titles are junk; its vocabulary and predict signature are the real ones.
+
+@pytest.fixture(scope="session")
+def tiny_title_model(tiny_saved_model, preprocessed_sample):
+    """(export dir of the SavedModel, vocabulary path), as strings."""
+    from serving.tiny_model import VOCAB_NAME
+    vocab = preprocessed_sample / VOCAB_NAME
+    assert vocab.exists(), vocab
+    return str(tiny_saved_model), str(vocab)

@@ -1,0 +1,151 @@
+"""The trainer on the bundled sample, for real (t2t environment, as subprocesses): train -> killed -> resumed ->
+exported -> loaded and decoded in the app environment; plus the warm start's checks."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, T2T_PYTHON, check_ok, run_t2t
+
+VOCAB = "vocab.github_issue_summarization.8192.subwords"
+TINY = ["--hparams", "batch_size=512,max_length=64"]
+
+
+def steps_in(model_dir):
+    return sorted(int(n[len("model.ckpt-"):-len(".index")]) for n in os.listdir(model_dir)
+                  if n.startswith("model.ckpt-") and n.endswith(".index"))
+
+
+@pytest.fixture(scope="module")
+def trained(preprocessed_sample, tmp_path_factory):
+    """A training run killed (SIGKILL) once it has checkpointed, then resumed to 10 steps past its newest
+    checkpoint (asking for a GPU this machine does not have). Returns (model_dir, step at the kill, output of the resumed run)."""
+    model = tmp_path_factory.mktemp("trainer") / "model"
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    log = open(model.parent / "killed.log", "w")
+    proc = subprocess.Popen([T2T_PYTHON, "-m", "trainer", "train", "--data_dir", str(preprocessed_sample),
+                             "--model_dir", str(model), "--train_steps", "100000", "--save_checkpoints_steps", "5",
+                             "--progress_secs", "1"] + TINY, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if model.exists() and any(s >= 10 for s in steps_in(model)):
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    log.close()
+    killed_at = max(steps_in(model))
+    assert killed_at >= 10, (model.parent / "killed.log").read_text()[-3000:]
+    resumed = check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", model,
+                                "--train_steps", killed_at + 10, "--save_checkpoints_steps", "5",
+                                "--progress_secs", "0.5", "--gpus", "1"] + TINY))
+    return model, killed_at, resumed.stdout
+
+
+def test_a_killed_run_resumes_from_its_newest_checkpoint_and_train_steps_is_the_total(trained):
+    model, killed_at, out = trained
+    assert max(steps_in(model)) == killed_at + 10
+    assert f"training from step {killed_at + 1} to {killed_at + 10}" in out, out[-3000:]
+    assert f"trained {killed_at} -> {killed_at + 10} steps" in out
+
+
+def test_training_shows_progress_and_leaves_summaries_and_a_loss_curve(trained):
+    model, _, out = trained
+    assert "steps/s" in out and "loss curve:" in out
+    assert any(n.startswith("events.out.tfevents") for n in os.listdir(model))
+    assert (model / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = json.loads((model / "ghsumm_model.json").read_text())
+    assert card["hparams_set"] == "transformer_ghsumm_tiny" and (model / VOCAB).exists()
+
+
+def test_train_steps_already_reached_trains_nothing(trained, preprocessed_sample):
+    model, killed_at, _ = trained
+    out = check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", model,
+                            "--train_steps", killed_at] + TINY)).stdout
+    assert "nothing to train" in out and max(steps_in(model)) == killed_at + 10
+
+
+def test_gpus_requested_on_a_machine_without_one_trains_on_the_cpu(trained):
+    out = trained[2]  # the resumed run asked for --gpus 1
+    assert "no GPU: training on the CPU" in out and "devices: CPU only" in out
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    model, killed_at, _ = trained
+    base = tmp_path_factory.mktemp("serving") / "ghsumm"
+    out = check_ok(run_t2t(["-m", "trainer", "export", "--model_dir", model, "--model_base_path", base])).stdout
+    return base, killed_at + 10, out
+
+
+def test_export_writes_a_numbered_version_named_by_the_global_step(exported):
+    base, step, _ = exported
+    assert os.listdir(base) == [str(step)]  # no temporary directory left beside it
+    version = base / str(step)
+    assert (version / "saved_model.pb").exists() and (version / "variables").is_dir()
+    assert (version / "assets.extra" / VOCAB).exists()
+    assert json.loads((version / "assets.extra" / "ghsumm_model.json").read_text())["version"] == step
+
+
+def test_exporting_the_same_checkpoint_again_changes_nothing(exported, trained):
+    base, step, _ = exported
+    model = trained[0]
+    before = os.stat(base / str(step) / "saved_model.pb").st_mtime_ns
+    out = check_ok(run_t2t(["-m", "trainer", "export", "--model_dir", model, "--model_base_path", base])).stdout
+    assert "already exported" in out and os.stat(base / str(step) / "saved_model.pb").st_mtime_ns == before
+
+
+def test_the_saved_model_decodes_an_issue_in_the_app_environment(exported, sample_rows):
+    import tensorflow as tf
+    from tensor2tensor.data_generators import text_encoder
+    base, step, _ = exported
+    version = base / str(step)
+    encoder = text_encoder.SubwordTextEncoder(str(version / "assets.extra" / VOCAB))
+    predict = tf.saved_model.load(str(version)).signatures["serving_default"]
+    ids = encoder.encode(sample_rows[0]["body"])[:64] + [text_encoder.EOS_ID]
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "inputs": tf.train.Feature(int64_list=tf.train.Int64List(value=ids))}))
+    out = predict(tf.constant([example.SerializeToString()]))
+    ids = out["outputs"].numpy()[0].tolist()
+    assert len(ids) > 0 and out["scores"].numpy().shape == (1,)
+    assert isinstance(encoder.decode([i for i in ids if i > 1]), str)
+
+
+# ---------------------------------------------------------------- warm start: copy_checkpoint
+
+def test_copy_checkpoint_starts_a_new_model_dir_from_the_newest_step(trained, preprocessed_sample, tmp_path):
+    model, killed_at, _ = trained
+    target = tmp_path / "warm"
+    out = check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", model, "--model_dir", target,
+                            "--data_dir", preprocessed_sample] + TINY)).stdout
+    assert f"starts from step {killed_at + 10}" in out
+    assert steps_in(target) == [killed_at + 10] and (target / VOCAB).exists()
+    again = check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", model, "--model_dir", target,
+                              "--data_dir", preprocessed_sample] + TINY)).stdout
+    assert "not copying" in again
+
+
+def test_a_checkpoint_with_another_vocabulary_is_refused_before_training(trained, preprocessed_sample, tmp_path):
+    model = trained[0]
+    other = tmp_path / "other_data"
+    other.mkdir()
+    (other / VOCAB).write_text("'<pad>_'\n'<EOS>_'\n'another_'\n")
+    proc = run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", model, "--model_dir", tmp_path / "m",
+                    "--data_dir", other] + TINY)
+    assert proc.returncode == 2 and "different vocabulary" in proc.stdout and "--vocab_file" in proc.stdout
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_checkpoint_with_other_layer_sizes_is_refused_before_training(trained, preprocessed_sample, tmp_path):
+    proc = run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", trained[0],
+                    "--train_steps", 100000, "--hparams", "batch_size=512,max_length=64,hidden_size=64"])
+    assert proc.returncode == 2 and "hidden_size: checkpoint 128, requested 64" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_a_missing_checkpoint_is_a_clear_error(preprocessed_sample, tmp_path):
+    proc = run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", tmp_path / "nothing", "--model_dir",
+                    tmp_path / "m", "--data_dir", preprocessed_sample])
+    assert proc.returncode == 2 and "no checkpoint in" in proc.stdout

@@ -1,0 +1,78 @@
+"""The trainer's command line (t2t environment):
+
+    python -m trainer copy_checkpoint --checkpoint_dir SRC --model_dir DIR --data_dir DATA [--hparams_set S]
+    python -m trainer train  --data_dir DATA --model_dir DIR --train_steps TOTAL [--hparams_set S] [--hparams H]
+                             [--gpus N] [--save_checkpoints_steps 100]
+    python -m trainer export --model_dir DIR --model_base_path BASE [--beam_size 4] [--alpha 0.6]
+
+Evaluation runs in the app environment: python -m trainer.evaluate --help.
+Exit status 2 with a one-line message for bad input (missing data, incompatible checkpoint).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m trainer", description="train and export ghsumm models")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_options(p):
+        p.add_argument("--hparams_set", default="transformer_ghsumm_tiny",
+                       help="T2T hyper-parameter set (transformer_ghsumm_tiny for CPUs; transformer_prepend or "
+                            "transformer_base for GPUs)")
+        p.add_argument("--hparams", default="", help="T2T overrides, e.g. batch_size=1024,max_length=128")
+
+    p = sub.add_parser("copy_checkpoint", help="warm start: copy an existing checkpoint into the model dir")
+    p.add_argument("--checkpoint_dir", required=True)
+    p.add_argument("--model_dir", required=True)
+    p.add_argument("--data_dir", required=True)
+    model_options(p)
+
+    p = sub.add_parser("train", help="train to a TOTAL step count, resuming from the newest checkpoint")
+    p.add_argument("--data_dir", required=True)
+    p.add_argument("--model_dir", required=True)
+    p.add_argument("--train_steps", type=int, required=True, help="TOTAL steps, as in T2T")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs to use (T2T's worker_gpu); 0 or none found: CPU")
+    p.add_argument("--save_checkpoints_steps", type=int, default=100)
+    p.add_argument("--keep_checkpoint_max", type=int, default=5)
+    p.add_argument("--progress_secs", type=float, default=10.0)
+    model_options(p)
+
+    p = sub.add_parser("export", help="export the newest checkpoint as a numbered SavedModel version")
+    p.add_argument("--model_dir", required=True)
+    p.add_argument("--model_base_path", required=True)
+    p.add_argument("--beam_size", type=int, default=4)
+    p.add_argument("--alpha", type=float, default=0.6)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    from trainer import checkpoint  # applies the shims, imports TF 2.15 + T2T
+    import tensorflow.compat.v1 as tf
+    tf.logging.set_verbosity(tf.logging.WARN)
+    try:
+        if args.command == "copy_checkpoint":
+            step = checkpoint.copy_checkpoint(args.checkpoint_dir, args.model_dir, args.data_dir, args.hparams_set,
+                                              args.hparams)
+            print(f"model dir {args.model_dir} starts from step {step}")
+        elif args.command == "train":
+            from trainer import train
+            step = train.train(args.data_dir, args.model_dir, args.train_steps, args.hparams_set, args.hparams,
+                               args.gpus, args.save_checkpoints_steps, args.keep_checkpoint_max, args.progress_secs)
+            print(f"model dir {args.model_dir} at step {step}")
+        else:
+            from trainer import export
+            print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha))
+    except (checkpoint.IncompatibleCheckpoint, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

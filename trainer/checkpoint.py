@@ -1,0 +1,113 @@
+"""copy_checkpoint (the warm start) and the compatibility checks that run before any training graph is built.
+
+    python -m trainer copy_checkpoint --checkpoint_dir gs://bucket/model --model_dir work/run1/model \
+        --data_dir work/run1/data [--hparams_set ...] [--hparams ...]
+
+A model dir carries what it was trained with: its vocabulary file and ghsumm_model.json (hyper-parameter set and
+overrides), written by `trainer train`. A checkpoint is compatible with a data dir when both have the same
+vocabulary (byte for byte: ids mean the same subwords) and with a training run when the hyper-parameters that
+shape the variables agree. Anything else is a clear error before training starts, not a crash inside T2T.
+Runs in the t2t environment (any path tf.io.gfile understands: local, gs://).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from trainer.problem import VOCAB_FILENAME  # applies trainer/compat.py's shims first
+
+import tensorflow.compat.v1 as tf  # noqa: E402  (after the shims)
+
+log = logging.getLogger("ghsumm.checkpoint")
+
+RUN_FILE = "ghsumm_model.json"
+# Hyper-parameters that change variable shapes or names: a checkpoint cannot be restored if one differs.
+SHAPE_HPARAMS = ("hidden_size", "filter_size", "num_hidden_layers", "num_encoder_layers", "num_decoder_layers",
+                 "num_heads", "shared_embedding_and_softmax_weights", "symbol_modality_num_shards",
+                 "ffn_layer", "self_attention_type")
+
+
+class IncompatibleCheckpoint(ValueError):
+    """The checkpoint cannot be trained on with this data or these hyper-parameters."""
+
+
+def _read(path: str) -> bytes:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read()
+
+
+def newest_checkpoint(model_dir: str) -> str | None:
+    return tf.train.latest_checkpoint(model_dir) if tf.io.gfile.isdir(model_dir) else None
+
+
+def read_run(model_dir: str) -> dict | None:
+    path = os.path.join(model_dir, RUN_FILE)
+    return json.loads(_read(path)) if tf.io.gfile.exists(path) else None
+
+
+def shape_hparams(hparams_set: str, hparams: str) -> dict:
+    from tensor2tensor.utils import trainer_lib
+    from trainer import hparams as _  # noqa: F401  (registers the project's sets)
+    hp = trainer_lib.create_hparams(hparams_set, hparams)
+    return {k: hp.get(k) for k in SHAPE_HPARAMS if k in hp.values()}
+
+
+def check_compatible(model_dir: str, data_dir: str, hparams_set: str, hparams: str) -> None:
+    """Raises IncompatibleCheckpoint when model_dir holds a checkpoint that this data dir or these
+    hyper-parameters cannot continue. An empty model dir is always fine (training starts from scratch)."""
+    if not newest_checkpoint(model_dir):
+        return
+    vocab_here = os.path.join(data_dir, VOCAB_FILENAME)
+    vocab_there = os.path.join(model_dir, VOCAB_FILENAME)
+    if not tf.io.gfile.exists(vocab_there):
+        raise IncompatibleCheckpoint(
+            f"{model_dir} has a checkpoint but not its vocabulary ({VOCAB_FILENAME}): its word ids cannot be "
+            "checked against the data. Copy the vocabulary the checkpoint was trained with beside it.")
+    if not tf.io.gfile.exists(vocab_here):
+        raise IncompatibleCheckpoint(f"{data_dir} has no {VOCAB_FILENAME}: run the preprocessing job first")
+    if _read(vocab_here) != _read(vocab_there):
+        raise IncompatibleCheckpoint(
+            f"the checkpoint in {model_dir} was trained with a different vocabulary than {data_dir} has: its word "
+            f"ids would mean other subwords. Preprocess with the checkpoint's vocabulary: python -m data.preprocess "
+            f"... --vocab_file {vocab_there}")
+    run = read_run(model_dir)
+    if run is None:
+        log.warning("%s has no %s: its hyper-parameters cannot be checked", model_dir, RUN_FILE)
+        return
+    theirs = shape_hparams(run["hparams_set"], run.get("hparams", ""))
+    ours = shape_hparams(hparams_set, hparams)
+    differ = {k: (theirs.get(k), ours.get(k)) for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k)}
+    if differ:
+        detail = ", ".join(f"{k}: checkpoint {a!r}, requested {b!r}" for k, (a, b) in sorted(differ.items()))
+        raise IncompatibleCheckpoint(
+            f"the checkpoint in {model_dir} was trained with hparams_set {run['hparams_set']!r} "
+            f"({run.get('hparams') or 'no overrides'}); the requested {hparams_set!r} "
+            f"({hparams or 'no overrides'}) differs in variable shapes: {detail}")
+
+
+def copy_checkpoint(checkpoint_dir: str, model_dir: str, data_dir: str, hparams_set: str, hparams: str = "") -> int:
+    """Copies the newest checkpoint of checkpoint_dir (with its vocabulary and run file) into model_dir, after
+    checking it fits data_dir and the hyper-parameters. Returns its step. Idempotent: a model dir that already
+    has this step or a later one is left as it is (a retried or resumed run loses nothing)."""
+    source = newest_checkpoint(checkpoint_dir)
+    if not source:
+        raise IncompatibleCheckpoint(f"no checkpoint in {checkpoint_dir} (expected a 'checkpoint' file and "
+                                     "model.ckpt-N.* files, as T2T writes them)")
+    check_compatible(checkpoint_dir, data_dir, hparams_set, hparams)
+    step = int(source.rsplit("-", 1)[1])
+    have = newest_checkpoint(model_dir)
+    if have and int(have.rsplit("-", 1)[1]) >= step:
+        log.info("%s already at step %s >= %d: not copying", model_dir, have.rsplit("-", 1)[1], step)
+        return int(have.rsplit("-", 1)[1])
+    tf.io.gfile.makedirs(model_dir)
+    name = os.path.basename(source)
+    files = tf.io.gfile.glob(source + ".*") + [os.path.join(checkpoint_dir, f) for f in (VOCAB_FILENAME, RUN_FILE)
+                                               if tf.io.gfile.exists(os.path.join(checkpoint_dir, f))]
+    for path in files:
+        tf.io.gfile.copy(path, os.path.join(model_dir, os.path.basename(path)), overwrite=True)
+    # The 'checkpoint' index last, with a relative path: until it is written the copy is not a checkpoint.
+    with tf.io.gfile.GFile(os.path.join(model_dir, "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+    log.info("copied checkpoint %s (step %d) into %s", source, step, model_dir)
+    return step

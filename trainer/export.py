@@ -1,0 +1,92 @@
+"""Export: the newest checkpoint of a model dir as a SavedModel that tensorflow/serving loads.
+
+    python -m trainer export --model_dir work/run1/model --model_base_path work/serving/ghsumm [--beam_size 4]
+
+Writes model_base_path/<version>/ with saved_model.pb + variables/ and the serving_default predict signature
+(input: a batch of serialized tf.train.Example with int64 "inputs" = the body's subword ids ending in EOS;
+outputs: "outputs" ids and "scores"). The version is the checkpoint's global step, so exporting the same
+checkpoint twice gives the same version (and the second export does nothing) and a later checkpoint always gets
+a higher number. assets.extra/ (which TF Serving ignores) carries the vocabulary and a model card, so a client
+can find both beside the model.
+
+Atomic: the SavedModel is written into a hidden temporary directory in model_base_path (TF Serving only looks
+at all-digit names) and renamed into place once complete; on object stores, where a rename is a copy, the
+files are copied with saved_model.pb last, so a loader never finds a graph without its variables.
+Beam size and length penalty are baked into the export (T2T builds the beam search into the graph).
+Runs in the t2t environment.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+from trainer import checkpoint  # applies trainer/compat.py's shims first
+from trainer import hparams as _  # noqa: F401  (registers the project's sets)
+from trainer.problem import PROBLEM_NAME, VOCAB_FILENAME
+
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+log = logging.getLogger("ghsumm.export")
+
+MODEL = "transformer"
+EXTRA_LENGTH = 40  # decode at most input length + this many subwords (titles are short)
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _publish(tmp_dir: str, final_dir: str) -> None:
+    if _is_local(final_dir):
+        os.rename(tmp_dir, final_dir)
+        return
+    files = [os.path.join(root, name) for root, _, names in tf.io.gfile.walk(tmp_dir) for name in names]
+    files.sort(key=lambda p: os.path.basename(p) == "saved_model.pb")  # the graph last
+    for path in files:
+        target = os.path.join(final_dir, os.path.relpath(path, tmp_dir))
+        tf.io.gfile.makedirs(os.path.dirname(target))
+        tf.io.gfile.copy(path, target, overwrite=True)
+    tf.io.gfile.rmtree(tmp_dir)
+
+
+def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: float = 0.6) -> str:
+    """Exports the newest checkpoint; returns the version directory."""
+    from tensor2tensor.utils import decoding, registry, trainer_lib
+    ckpt = checkpoint.newest_checkpoint(model_dir)
+    if not ckpt:
+        raise checkpoint.IncompatibleCheckpoint(f"no checkpoint in {model_dir}: train first")
+    run = checkpoint.read_run(model_dir)
+    if run is None or not tf.io.gfile.exists(os.path.join(model_dir, VOCAB_FILENAME)):
+        raise checkpoint.IncompatibleCheckpoint(
+            f"{model_dir} lacks {checkpoint.RUN_FILE} or {VOCAB_FILENAME} (written by `python -m trainer train`)")
+    version = int(ckpt.rsplit("-", 1)[1])
+    final_dir = os.path.join(model_base_path, str(version))
+    if tf.io.gfile.exists(os.path.join(final_dir, "saved_model.pb")):
+        log.info("version %d already exported at %s", version, final_dir)
+        return final_dir
+    started = time.time()
+    # The model dir holds the vocabulary, so it serves as T2T's data_dir for the problem's encoders.
+    hp = trainer_lib.create_hparams(run["hparams_set"], run.get("hparams", ""), data_dir=model_dir,
+                                    problem_name=PROBLEM_NAME)
+    decode_hp = decoding.decode_hparams(f"beam_size={beam_size},alpha={alpha},extra_length={EXTRA_LENGTH}")
+    run_config = trainer_lib.create_run_config(model_name=MODEL, model_dir=model_dir, num_gpus=0)
+    estimator = trainer_lib.create_estimator(MODEL, hp, run_config, decode_hparams=decode_hp)
+    problem = registry.problem(PROBLEM_NAME)
+    tmp_base = os.path.join(model_base_path, ".tmp-%d-%d" % (version, os.getpid()))
+    tf.io.gfile.makedirs(tmp_base)
+    exported = estimator.export_saved_model(
+        tmp_base, lambda: problem.serving_input_fn(hp, decode_hp, False), checkpoint_path=ckpt)
+    exported = exported.decode() if isinstance(exported, bytes) else exported
+    extra = os.path.join(exported, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    tf.io.gfile.copy(os.path.join(model_dir, VOCAB_FILENAME), os.path.join(extra, VOCAB_FILENAME), overwrite=True)
+    card = dict(run, version=version, checkpoint=ckpt, beam_size=beam_size, alpha=alpha,
+                extra_length=EXTRA_LENGTH, exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    with tf.io.gfile.GFile(os.path.join(extra, "ghsumm_model.json"), "w") as f:
+        f.write(json.dumps(card, indent=2) + "\n")
+    _publish(exported, final_dir)
+    tf.io.gfile.rmtree(tmp_base)
+    log.info("exported step %d to %s in %.0f s", version, final_dir, time.time() - started)
+    return final_dir

@@ -1,0 +1,165 @@
+"""Training: tensor2tensor's Transformer on the preprocessing job's data dir, resuming from the newest checkpoint.
+
+    python -m trainer train --data_dir work/data --model_dir work/model --train_steps 1300 [--gpus 1]
+
+--train_steps is the TOTAL, as in T2T: a model dir at step 1000 trained with --train_steps 1300 runs 300 more.
+A run killed at any moment and started again resumes from the newest checkpoint (every --save_checkpoints_steps
+steps, and at the end), losing at most the steps since it. Progress (step, steps/s, loss, ETA) is logged while
+training; TensorBoard summaries go to the model dir; loss_curve.png is written there at the end.
+Runs in the t2t environment (TF 2.15.1).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+from trainer import compat
+
+compat.apply()
+
+# pylint: disable=wrong-import-position
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+from trainer import checkpoint  # noqa: E402
+from trainer import hparams as project_hparams  # noqa: E402,F401  (registers the project's sets)
+from trainer import problem as project_problem  # noqa: E402
+
+log = logging.getLogger("ghsumm.train")
+
+MODEL = "transformer"
+
+
+class ProgressHook(tf.train.SessionRunHook):
+    """Logs step, steps/s, training loss and ETA every `every_secs` seconds."""
+
+    def __init__(self, train_steps: int, every_secs: float = 10.0):
+        self.train_steps, self.every_secs = train_steps, every_secs
+
+    def begin(self):
+        self._step = tf.train.get_global_step()
+        losses = [s for s in tf.get_collection(tf.GraphKeys.SUMMARIES) if s.op.name.startswith("losses/training")]
+        self._loss = losses[0].op.inputs[1] if losses else None
+        self._last_time = None
+
+    def before_run(self, run_context):
+        fetches = {"step": self._step}
+        if self._loss is not None:
+            fetches["loss"] = self._loss
+        return tf.train.SessionRunArgs(fetches)
+
+    def after_run(self, run_context, run_values):
+        step, now = run_values.results["step"], time.time()
+        if self._last_time is None:
+            self._first_step, self._first_time = step, now
+            self._last_time = now
+            log.info("training from step %d to %d", step, self.train_steps)
+            return
+        if now - self._last_time < self.every_secs:
+            return
+        self._last_time = now
+        rate = (step - self._first_step) / max(now - self._first_time, 1e-9)
+        eta = (self.train_steps - step) / rate if rate > 0 else float("inf")
+        loss = run_values.results.get("loss")
+        log.info("step %d/%d  %.2f steps/s  loss %s  ETA %s", step, self.train_steps, rate,
+                 "%.3f" % loss if loss is not None else "?", _duration(eta))
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(seconds)
+    return "%dh%02dm%02ds" % (seconds // 3600, seconds // 60 % 60, seconds % 60) if seconds >= 3600 else \
+        "%dm%02ds" % (seconds // 60, seconds % 60)
+
+
+def newest_step(model_dir: str) -> int:
+    """The global step of the newest checkpoint in model_dir, 0 when there is none."""
+    path = tf.train.latest_checkpoint(model_dir)
+    return int(path.rsplit("-", 1)[1]) if path else 0
+
+
+def gpu_count(requested: int) -> int:
+    """How many GPUs T2T may use (its worker_gpu): the requested number, at most what the machine has."""
+    available = tf.config.list_physical_devices("GPU")
+    if requested and not available:
+        log.warning("--gpus %d requested but this machine has no GPU: training on the CPU", requested)
+    elif requested > len(available):
+        log.warning("--gpus %d requested, %d available: using %d", requested, len(available), len(available))
+    used = min(requested, len(available))
+    log.info("devices: %s", ", ".join(d.name for d in available[:used]) if used else "CPU only")
+    return used
+
+
+def record_run(model_dir: str, data_dir: str, hparams_set: str, hparams: str) -> dict:
+    """Stores the model's vocabulary and hyper-parameters beside its checkpoints (they travel with them)."""
+    vocab = os.path.join(data_dir, project_problem.VOCAB_FILENAME)
+    tf.io.gfile.makedirs(model_dir)
+    tf.io.gfile.copy(vocab, os.path.join(model_dir, project_problem.VOCAB_FILENAME), overwrite=True)
+    run = {"problem": project_problem.PROBLEM_NAME, "model": MODEL, "hparams_set": hparams_set,
+           "hparams": hparams, "vocab_file": project_problem.VOCAB_FILENAME}
+    with tf.io.gfile.GFile(os.path.join(model_dir, checkpoint.RUN_FILE), "w") as f:
+        f.write(json.dumps(run, indent=2) + "\n")
+    return run
+
+
+def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = project_hparams.DEFAULT_HPARAMS_SET,
+          hparams: str = "", gpus: int = 0, save_checkpoints_steps: int = 100, keep_checkpoint_max: int = 5,
+          progress_secs: float = 10.0) -> int:
+    """Trains until the model dir's global step reaches train_steps; returns the final step."""
+    from tensor2tensor.utils import trainer_lib
+    checkpoint.check_compatible(model_dir, data_dir, hparams_set, hparams)  # before anything is built
+    start_step = newest_step(model_dir)
+    if start_step >= train_steps:
+        log.info("model dir %s is at step %d >= --train_steps %d: nothing to train", model_dir, start_step,
+                 train_steps)
+        return start_step
+    record_run(model_dir, data_dir, hparams_set, hparams)
+    workers = gpu_count(gpus)
+    hp = trainer_lib.create_hparams(hparams_set, hparams)  # create_experiment adds data_dir and the problem
+    run_config = trainer_lib.create_run_config(
+        model_name=MODEL, model_dir=model_dir, save_checkpoints_steps=save_checkpoints_steps,
+        keep_checkpoint_max=keep_checkpoint_max, num_gpus=workers, schedule="train")
+    experiment = trainer_lib.create_experiment(
+        run_config, hp, MODEL, project_problem.PROBLEM_NAME, data_dir, train_steps, eval_steps=1,
+        schedule="train", additional_train_hooks=[ProgressHook(train_steps, progress_secs)])
+    started = time.time()
+    experiment.train()
+    final = newest_step(model_dir)
+    log.info("trained %d -> %d steps in %s", start_step, final, _duration(time.time() - started))
+    write_loss_curve(model_dir)
+    return final
+
+
+def write_loss_curve(model_dir: str) -> str | None:
+    """loss_curve.png from the training summaries in model_dir (all runs so far), for people to look at."""
+    points = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(model_dir, "events.out.tfevents.*"))):
+        try:
+            for event in tf.train.summary_iterator(path):
+                for value in event.summary.value:
+                    if value.tag in ("loss", "losses/training"):
+                        points.append((event.step, value.tag, value.simple_value))
+        except tf.errors.DataLossError:  # the last event file of a killed run may be cut short
+            continue
+    if not points:
+        log.warning("no loss summaries in %s: no loss curve written", model_dir)
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    tag = "loss" if any(t == "loss" for _, t, _ in points) else "losses/training"
+    series = sorted({s: v for s, t, v in points if t == tag}.items())
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([s for s, _ in series], [v for _, v in series], marker="." if len(series) < 50 else None)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title("ghsumm training loss (%s)" % os.path.basename(os.path.normpath(model_dir)))
+    ax.grid(alpha=0.3)
+    out = os.path.join(model_dir, "loss_curve.png")
+    with tf.io.gfile.GFile(out, "wb") as f:
+        fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    log.info("loss curve: %s", out)
+    return out
