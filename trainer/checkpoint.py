@@ -48,7 +48,7 @@ def read_run(model_dir: str) -> dict | None:
 
 def shape_hparams(hparams_set: str, hparams: str) -> dict:
     from tensor2tensor.utils import trainer_lib
-    from trainer import hparams as _  # noqa: F401  (registers the project's sets)
+    import trainer.hparams  # noqa: F401  (registers the project's sets)
     hp = trainer_lib.create_hparams(hparams_set, hparams)
     return {k: hp.get(k) for k in SHAPE_HPARAMS if k in hp.values()}
 

@@ -23,7 +23,7 @@ import os
 import time
 
 from trainer import checkpoint  # applies trainer/compat.py's shims first
-from trainer import hparams as _  # noqa: F401  (registers the project's sets)
+import trainer.hparams  # noqa: F401,E402  (registers the project's sets)
 from trainer.problem import PROBLEM_NAME, VOCAB_FILENAME
 
 import tensorflow.compat.v1 as tf  # noqa: E402
