@@ -101,25 +101,24 @@ def preprocessed_sample(tmp_path_factory) -> Path:
     return out
 
 
-# ================================================================ a tiny exported SavedModel (t2t_cli)
-# (tests/test_evaluate.py, and any test that needs a real SavedModel with T2T's serving signature)
+# ================================================================ a tiny exported SavedModel
+# (tests/test_evaluate.py, test_serving.py, and any test that needs a real SavedModel with T2T's serving signature)
 #
-# tensor2tensor's own tools on `preprocessed_sample`: t2t-trainer for 5 steps of transformer_tiny, then the T2T
-# exporter (decode_hparams left at T2T's defaults: beam 4, alpha 0.6). Its titles are junk; every part is real.
+# The project's trainer on `preprocessed_sample`: `python -m trainer train` for 5 steps of the tiny set, then
+# `python -m trainer export` (beam 4, alpha 0.6) into a model base path. Its titles are junk; every part is real.
 # About a minute on 2 cores, once per session.
 
 @pytest.fixture(scope="session")
 def tiny_saved_model(preprocessed_sample, tmp_path_factory) -> Path:
-    """The SavedModel version directory (<model dir>/export/<timestamp>/) of a 5-step tiny transformer trained
-    on preprocessed_sample (whose vocabulary it uses)."""
-    model_dir = tmp_path_factory.mktemp("tiny_saved_model") / "model"
-    flags = [f"--data_dir={preprocessed_sample}", "--problem=github_issue_summarization", "--model=transformer",
-             "--hparams_set=transformer_tiny", "--hparams=batch_size=256,max_length=64", f"--output_dir={model_dir}"]
-    check_ok(run_t2t(["-m", "trainer.t2t_cli", "trainer"] + flags + ["--train_steps=5", "--eval_steps=1"]))
-    check_ok(run_t2t(["-m", "trainer.t2t_cli", "export"] + flags))
-    versions = sorted((model_dir / "export").glob("[0-9]*"))
-    assert versions, f"the T2T export wrote no version under {model_dir / 'export'}"
-    return versions[-1]
+    """The SavedModel version directory (<base path>/5/, with assets.extra/ holding the vocabulary and model
+    card) of a 5-step tiny transformer trained on preprocessed_sample (whose vocabulary it uses)."""
+    root = tmp_path_factory.mktemp("tiny_saved_model")
+    check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", root / "model",
+                      "--train_steps", 5, "--hparams", "batch_size=256,max_length=64"]))
+    check_ok(run_t2t(["-m", "trainer", "export", "--model_dir", root / "model", "--model_base_path", root / "base"]))
+    version = root / "base" / "5"
+    assert (version / "saved_model.pb").exists(), f"the export wrote no version 5 under {root / 'base'}"
+    return version
 
 
 # ================================================================ serving/ package

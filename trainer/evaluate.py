@@ -347,7 +347,7 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
     model_vocab = model_vocab_size(version_dir)
     if model_vocab is not None and model_vocab != encoder.vocab_size:
         raise InputError("vocabulary mismatch: %s has %d subwords but the SavedModel %s was trained with %d; "
-                         "evaluate with the model's own vocabulary (preprocess with --vocab_file)"
+                         "pass the model's own vocabulary with --vocab_file"
                          % (vocab_file, encoder.vocab_size, version_dir, model_vocab))
     previous_rouge_l, previous_sha1 = (read_previous_rouge_l(baseline_metrics) if baseline_metrics
                                        else (None, None))
