@@ -38,11 +38,19 @@ $(T2T_READY):
 	$(T2T)/bin/pip install -q $(PIP_FLAGS) --no-deps -e . $(QUIET_PIP)
 	touch $@
 
-# Until the pipeline exists, `make run` runs what exists end to end: preprocessing of the bundled sample.
+# Until the pipeline exists, `make run` runs what exists end to end on the bundled sample: preprocess, train a
+# few steps (from scratch until a warm-start checkpoint ships), export, evaluate. TRAIN_STEPS=N to change.
+TRAIN_STEPS ?= 200
 run: envs
 	$(APP)/bin/python -m data.preprocess --input data/sample/github_issues.csv --output_dir $(WORK)/data
-	@echo "== produced $(WORK)/data: T2T vocabulary + TFRecord shards (train/dev), eval_issues.jsonl,"
-	@echo "   dead_letter.jsonl (rejected rows) and stats.json / stats.txt (the report printed above)"
+	$(T2T)/bin/python -m trainer train --data_dir $(WORK)/data --model_dir $(WORK)/model --train_steps $(TRAIN_STEPS)
+	$(T2T)/bin/python -m trainer export --model_dir $(WORK)/model --model_base_path $(WORK)/serving/ghsumm
+	$(APP)/bin/python -m trainer.evaluate --saved_model $(WORK)/serving/ghsumm --data_dir $(WORK)/data --out $(WORK)/eval
+	@echo "== produced, under $(WORK)/:"
+	@echo "   data/     T2T vocabulary + TFRecord shards, eval_issues.jsonl, dead_letter.jsonl, stats.txt (report above)"
+	@echo "   model/    checkpoints, TensorBoard summaries, loss_curve.png"
+	@echo "   serving/ghsumm/<step>/  the SavedModel tensorflow/serving loads"
+	@echo "   eval/     metrics.json, report.html (model vs lead baselines, samples), gate.txt"
 
 test: envs
 	$(APP)/bin/python -m pytest -q tests

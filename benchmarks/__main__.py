@@ -1,9 +1,9 @@
-"""Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess)."""
+"""Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess, serving)."""
 import sys
 
-from benchmarks import preprocess
+from benchmarks import preprocess, serving
 
-BENCHMARKS = {"preprocess": preprocess.main}
+BENCHMARKS = {"preprocess": preprocess.main, "serving": serving.main}
 
 
 def main(argv=None) -> int:

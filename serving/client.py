@@ -1,0 +1,230 @@
+"""The one client for the title model: issue text in, title out, over TF Serving's REST or gRPC protocol.
+
+    client = TitleClient("http://127.0.0.1:8501", vocab_path=".../vocab.github_issue_summarization.8192.subwords")
+    title, score, version = client.generate(body)
+    TitleClient("127.0.0.1:8500", protocol="grpc", vocab_path=...)    # same answers over gRPC
+
+Works against serving/model_server.py and against a real tensorflow/serving (over REST the version comes from
+our server's X-Model-Version header, so it is None with tensorflow/serving). The body is cleaned exactly as for
+training (data.clean.clean_body), encoded with the run's SubwordTextEncoder, cut to max_input_ids, ended with
+EOS, and sent as a serialized tf.train.Example with an int64 "inputs" feature (what the T2T export parses).
+Connection failures and 502/503/504 / UNAVAILABLE are retried with exponential backoff; then ServerDown.
+Unknown model or version: ModelNotFound. Anything else unexpected: BadResponse (with the server's message).
+"""
+from __future__ import annotations
+
+import base64
+import collections
+import time
+
+import requests
+
+EOS_ID = 1
+PAD_ID = 0
+DEFAULT_MAX_INPUT_IDS = 512
+
+
+class ServingError(Exception):
+    """Base of the client's errors."""
+
+
+class ServerDown(ServingError):
+    """The server cannot be reached (after the retries) or did not answer in time."""
+
+
+class ModelNotFound(ServingError):
+    """The server does not serve this model name (or version)."""
+
+
+class BadResponse(ServingError):
+    """The server answered, but not with a usable prediction (its message, if any, is included)."""
+
+
+class _Transient(Exception):
+    """Internal: worth retrying."""
+
+
+Title = collections.namedtuple("Title", "title score model_version")
+
+
+class Codec:
+    """Issue text <-> the model's ids and serialized tf.train.Example, with the run's subword vocabulary."""
+
+    def __init__(self, vocab_path: str, max_input_ids: int = DEFAULT_MAX_INPUT_IDS):
+        from tensor2tensor.data_generators import text_encoder  # imports TensorFlow: ~7 s, once
+        self.encoder = text_encoder.SubwordTextEncoder(vocab_path)
+        self.max_input_ids = max_input_ids
+
+    def encode(self, body: str) -> list[int]:
+        from data.clean import clean_body
+        ids = self.encoder.encode(clean_body(body or ""))
+        return ids[: self.max_input_ids - 1] + [EOS_ID]
+
+    def example(self, body: str) -> bytes:
+        from tensorflow.core.example import example_pb2
+        ex = example_pb2.Example()
+        ex.features.feature["inputs"].int64_list.value.extend(self.encode(body))
+        return ex.SerializeToString()
+
+    def decode(self, ids) -> str:
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == EOS_ID:
+                break
+            if i != PAD_ID:
+                out.append(i)
+        return self.encoder.decode(out)
+
+
+def rest_predict_body(examples: list[bytes]) -> dict:
+    """The REST predict request (row format) for serialized Examples."""
+    return {"instances": [{"input": {"b64": base64.b64encode(e).decode("ascii")}} for e in examples]}
+
+
+class RestTransport:
+    def __init__(self, address: str, model_name: str, version: int | None, timeout: float):
+        self.base = (address if "://" in address else "http://" + address).rstrip("/")
+        self.model = "%s/v1/models/%s%s" % (self.base, model_name, "/versions/%d" % version if version else "")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _call(self, method: str, url: str, **kw):
+        try:
+            r = self.session.request(method, url, timeout=self.timeout, **kw)
+        except requests.exceptions.ConnectionError as e:  # refused, reset, DNS, connect timeout
+            raise _Transient("cannot reach %s: %s" % (self.base, e)) from None
+        except requests.exceptions.Timeout:
+            raise ServerDown("no answer from %s within %.1f s" % (self.base, self.timeout)) from None
+        try:
+            payload = r.json()
+        except ValueError:
+            payload = None
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if r.status_code in (502, 503, 504):
+            raise _Transient("%s answered %d: %s" % (self.base, r.status_code, error or r.text[:200]))
+        if r.status_code == 404:
+            raise ModelNotFound(error or "404 from %s" % url)
+        if r.status_code != 200 or not isinstance(payload, dict):
+            raise BadResponse("%s answered %d: %s" % (url, r.status_code, error or r.text[:200]))
+        return r, payload
+
+    def predict(self, examples: list[bytes]):
+        r, payload = self._call("POST", self.model + ":predict", json=rest_predict_body(examples))
+        try:
+            rows = [(p["outputs"], float(p["scores"])) for p in payload["predictions"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadResponse("unexpected predict response (%s): %s" % (e, str(payload)[:200])) from None
+        version = r.headers.get("X-Model-Version")
+        return rows, int(version) if version and version.isdigit() else None
+
+    def status(self) -> list[dict]:
+        return self._call("GET", self.model)[1].get("model_version_status", [])
+
+    def close(self):
+        self.session.close()
+
+
+class GrpcTransport:
+    def __init__(self, address: str, model_name: str, version: int | None, timeout: float):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+        self.grpc = grpc
+        self.address = address.split("://", 1)[-1]
+        self.model_name, self.version, self.timeout = model_name, version, timeout
+        self.channel = grpc.insecure_channel(self.address)
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def _spec(self, spec):
+        spec.name = self.model_name
+        if self.version:
+            spec.version.value = self.version
+
+    def _call(self, method, request):
+        grpc = self.grpc
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as e:
+            code, details = e.code(), e.details()
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise _Transient("cannot reach %s: %s" % (self.address, details)) from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ServerDown("no answer from %s within %.1f s" % (self.address, self.timeout)) from None
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise ModelNotFound(details) from None
+            raise BadResponse("%s answered %s: %s" % (self.address, code.name, details)) from None
+
+    def predict(self, examples: list[bytes]):
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec)
+        request.model_spec.signature_name = "serving_default"
+        request.inputs["input"].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
+        response = self._call(self.predictions.Predict, request)
+        try:
+            outputs = tf.make_ndarray(response.outputs["outputs"])
+            scores = tf.make_ndarray(response.outputs["scores"])
+            rows = [(list(outputs[i]), float(scores[i])) for i in range(len(examples))]
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise BadResponse("unexpected predict response: %s" % e) from None
+        return rows, response.model_spec.version.value if response.model_spec.HasField("version") else None
+
+    def status(self) -> list[dict]:
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_status_pb2
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._spec(request.model_spec)
+        response = self._call(self.models.GetModelStatus, request)
+        return json_format.MessageToDict(response, preserving_proto_field_name=True,
+                                      always_print_fields_with_no_presence=True).get("model_version_status", [])
+
+    def close(self):
+        self.channel.close()
+
+
+class TitleClient:
+    """Text in, title out; see the module docstring. `codec` may be shared between clients (one vocabulary load)."""
+
+    def __init__(self, address: str, protocol: str = "rest", model_name: str = "ghsumm", vocab_path: str | None = None,
+                 codec: Codec | None = None, version: int | None = None, timeout: float = 30.0, retries: int = 3,
+                 backoff: float = 0.25, max_input_ids: int = DEFAULT_MAX_INPUT_IDS):
+        if protocol not in ("rest", "grpc"):
+            raise ValueError("protocol must be 'rest' or 'grpc', not %r" % protocol)
+        if codec is None and vocab_path is None:
+            raise ValueError("give vocab_path (the run's vocab.*.subwords) or a Codec")
+        self.codec = codec or Codec(vocab_path, max_input_ids)
+        transport = RestTransport if protocol == "rest" else GrpcTransport
+        self.transport = transport(address, model_name, version, timeout)
+        self.protocol, self.retries, self.backoff = protocol, retries, backoff
+
+    def _with_retries(self, call):
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except _Transient as e:
+                if attempt == self.retries:
+                    raise ServerDown("%s (after %d attempts)" % (e, attempt + 1)) from None
+                time.sleep(self.backoff * 2 ** attempt)
+
+    def generate_many(self, bodies: list[str]) -> list[Title]:
+        examples = [self.codec.example(b) for b in bodies]
+        rows, version = self._with_retries(lambda: self.transport.predict(examples))
+        return [Title(self.codec.decode(ids), score, version) for ids, score in rows]
+
+    def generate(self, body: str) -> Title:
+        return self.generate_many([body])[0]
+
+    def status(self) -> list[dict]:
+        """The model's version status (TF Serving's model_version_status entries)."""
+        return self._with_retries(self.transport.status)
+
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,106 @@
+"""On a cluster: a real tensorflow/serving Deployment + Service per model and run, and the code that applies them.
+
+    manifests = render("ghsumm", run="run-42", model_base_path="gs://bucket/work/run-42/export")
+    print(to_yaml(manifests))                       # kubectl apply -f - would take this as is
+    apply(manifests, namespace="kubeflow")          # what the pipeline's serve step calls
+
+model_base_path holds the numbered version dirs the export writes; tensorflow_model_server loads the newest
+and picks up new ones itself. gs:// paths need credentials in the pod: gcp_secret names a Secret holding a
+service-account key (mounted, GOOGLE_APPLICATION_CREDENTIALS set); a path on a volume needs volume_claim
+(a PersistentVolumeClaim mounted at mount_path). Ports: gRPC 8500, REST 8501, the same as the local server.
+"""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+GRPC_PORT, REST_PORT = 8500, 8501
+DEFAULT_IMAGE = "tensorflow/serving:2.18.0"
+DEFAULT_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+
+
+def k8s_name(*parts: str) -> str:
+    """A DNS-1123 name (lowercase letters, digits, '-', at most 63 chars) from the parts."""
+    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(p for p in parts if p).lower()).strip("-")
+    return re.sub(r"-+", "-", name)[:63].rstrip("-") or "model"
+
+
+def render(model_name: str, model_base_path: str, run: str = "", image: str = DEFAULT_IMAGE, replicas: int = 1,
+           resources: dict | None = None, gcp_secret: str | None = None, volume_claim: str | None = None,
+           mount_path: str = "/models") -> list[dict]:
+    """[Deployment, Service] manifests as dicts (the shapes `kubectl apply` and the kubernetes client take)."""
+    name = k8s_name(model_name, run)
+    labels = {"app": "ghsumm-serving", "model": k8s_name(model_name)}
+    if run:
+        labels["run"] = k8s_name(run)
+    env, volumes, mounts = [], [], []
+    if gcp_secret:
+        volumes.append({"name": "gcp-credentials", "secret": {"secretName": gcp_secret}})
+        mounts.append({"name": "gcp-credentials", "mountPath": "/secret/gcp", "readOnly": True})
+        env.append({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/secret/gcp/key.json"})
+    if volume_claim:
+        volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": volume_claim, "readOnly": True}})
+        mounts.append({"name": "models", "mountPath": mount_path, "readOnly": True})
+    container = {
+        "name": "tensorflow-serving",
+        "image": image,
+        "command": ["/usr/bin/tensorflow_model_server"],
+        "args": ["--port=%d" % GRPC_PORT, "--rest_api_port=%d" % REST_PORT, "--model_name=%s" % model_name,
+                 "--model_base_path=%s" % model_base_path, "--file_system_poll_wait_seconds=30"],
+        "ports": [{"name": "grpc", "containerPort": GRPC_PORT}, {"name": "rest", "containerPort": REST_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/v1/models/%s" % model_name, "port": REST_PORT},
+                           "initialDelaySeconds": 5, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {"tcpSocket": {"port": GRPC_PORT}, "initialDelaySeconds": 30, "periodSeconds": 10,
+                          "failureThreshold": 6},
+        "resources": resources or DEFAULT_RESOURCES,
+        "env": env,
+        "volumeMounts": mounts,
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [container], "volumes": volumes}}},
+    }
+    service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"type": "ClusterIP", "selector": labels,
+                 "ports": [{"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT},
+                           {"name": "rest", "port": REST_PORT, "targetPort": REST_PORT}]},
+    }
+    return [deployment, service]
+
+
+def to_yaml(manifests: list[dict]) -> str:
+    return yaml.safe_dump_all(manifests, sort_keys=False)
+
+
+def apply(manifests: list[dict], namespace: str = "default", api_client=None) -> list[str]:
+    """Create each manifest, or replace it when it exists (HTTP 409); returns "Kind/name created|replaced".
+    api_client: a kubernetes.client.ApiClient; default: from ~/.kube/config, else the in-cluster config."""
+    from kubernetes import client, config
+    if api_client is None:
+        try:
+            config.load_kube_config()
+        except config.ConfigException:
+            config.load_incluster_config()
+        api_client = client.ApiClient()
+    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+    calls = {"Deployment": (apps.create_namespaced_deployment, apps.replace_namespaced_deployment),
+             "Service": (core.create_namespaced_service, core.patch_namespaced_service)}
+    done = []
+    for m in manifests:
+        create, update = calls[m["kind"]]
+        name = m["metadata"]["name"]
+        try:
+            create(namespace=namespace, body=m)
+            done.append("%s/%s created" % (m["kind"], name))
+        except client.ApiException as e:
+            if e.status != 409:
+                raise
+            update(name=name, namespace=namespace, body=m)  # a Service keeps its clusterIP: patch, not replace
+            done.append("%s/%s replaced" % (m["kind"], name))
+    return done

@@ -1,0 +1,78 @@
+"""A tiny real title model for tests and benchmarks: the Beam preprocessing job on the first issues of the
+bundled sample, 5 tensor2tensor training steps and the T2T export, laid out as a model base path.
+
+    export_dir, vocab_path = build_tiny_model(work_dir)      # ~1.5 min on 2 cores
+    publish_version(export_dir, base_path, 1)                 # base_path/1/ (a copy, renamed into place)
+
+Its titles are junk (5 steps), but every part is real: vocabulary, SavedModel, predict signature. Training
+and export run in the t2t environment's interpreter (.venv/t2t/bin/python or $GHSUMM_T2T_PYTHON).
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import shutil
+import subprocess
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_CSV = os.path.join(REPO, "data", "sample", "github_issues.csv")
+PROBLEM = "github_issue_summarization"
+VOCAB_NAME = "vocab.%s.8192.subwords" % PROBLEM
+
+
+def t2t_python() -> str:
+    return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
+
+
+def _run_t2t(args: list[str], log_path: str) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH", "")] if p))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    with open(log_path, "w") as log:
+        rc = subprocess.run([t2t_python(), "-m", "trainer.t2t_cli"] + args, cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, timeout=900).returncode
+    if rc:
+        with open(log_path) as f:
+            tail = f.read()[-4000:]
+        raise RuntimeError("t2t %s failed (exit %d); log %s ends:\n%s" % (args[0], rc, log_path, tail))
+
+
+def build_tiny_model(work_dir: str, rows: int = 300, train_steps: int = 5) -> tuple[str, str]:
+    """(export dir of the SavedModel, vocabulary path), built under work_dir."""
+    from data import preprocess
+    os.makedirs(work_dir, exist_ok=True)
+    issues = os.path.join(work_dir, "issues.csv")
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
+        head = [row for _, row in zip(range(rows + 1), csv.reader(f))]
+    with open(issues, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(head)
+    data_dir, model_dir = os.path.join(work_dir, "data"), os.path.join(work_dir, "model")
+    preprocess.run(["--input", issues, "--output_dir", data_dir, "--train_shards", "2"])
+    flags = ["--data_dir=%s" % data_dir, "--problem=%s" % PROBLEM, "--model=transformer",
+             "--hparams_set=transformer_tiny", "--hparams=batch_size=256,max_length=64", "--output_dir=%s" % model_dir]
+    _run_t2t(["trainer"] + flags + ["--train_steps=%d" % train_steps, "--eval_steps=1"],
+             os.path.join(work_dir, "train.log"))
+    _run_t2t(["export"] + flags, os.path.join(work_dir, "export.log"))
+    exports = sorted(d for d in glob.glob(os.path.join(model_dir, "export", "*")) if os.path.basename(d).isdigit())
+    if not exports:
+        raise RuntimeError("the export wrote no version under %s" % os.path.join(model_dir, "export"))
+    return exports[-1], os.path.join(data_dir, VOCAB_NAME)
+
+
+def publish_version(export_dir: str, base_path: str, version: int) -> str:
+    """Copy a SavedModel to base_path/<version>/ atomically (copy beside it, then rename), as a server expects."""
+    os.makedirs(base_path, exist_ok=True)
+    final = os.path.join(base_path, str(version))
+    tmp = os.path.join(base_path, ".tmp-%d" % version)
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(export_dir, tmp)
+    os.rename(tmp, final)
+    return final
+
+
+def sample_bodies(start: int = 1000, count: int = 40) -> list[str]:
+    """Issue bodies from the bundled sample (rows the tiny model did not train on)."""
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))[1:]
+    return [r[3] for r in rows[start:start + count]]
