@@ -5,7 +5,6 @@ $GHSUMM_LOCUST_REQUESTS, one REST predict body per line, so this file needs neit
 vocabulary). Model name: $GHSUMM_MODEL_NAME (default ghsumm).
 """
 import itertools
-import json
 import os
 
 from locust import HttpUser, constant, task

@@ -190,7 +190,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
                 code, payload, headers = 404, {"error": str(e)}, {}
             except BadInput as e:
                 code, payload, headers = 400, {"error": str(e)}, {}
-            except Exception as e:  # noqa: BLE001: never a traceback to the caller
+            except Exception as e:  # noqa: BLE001 - never a traceback to the caller
                 log.exception("REST %s %s failed", method, self.path)
                 code, payload, headers = 500, {"error": "internal error: %s" % type(e).__name__}, {}
             if code >= 400 and code not in (411, 413):

@@ -283,7 +283,7 @@ class ModelManager:
         start = time.time()
         try:
             version = Version(v, path)
-        except Exception as e:  # noqa: BLE001: any load failure is reported and the old version kept
+        except Exception as e:  # noqa: BLE001 - any load failure is reported and the old version kept
             message = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
             self._failed[v] = _fingerprint(path)
             with self._lock:
@@ -304,7 +304,7 @@ class ModelManager:
             while not self._stop.is_set():
                 try:
                     self.poll()
-                except Exception:  # noqa: BLE001: a poll failing (e.g. storage hiccup) must not end polling
+                except Exception:  # noqa: BLE001 - a poll failing (e.g. storage hiccup) must not end polling
                     log.exception("%s: polling %s failed", self.name, self.base_path)
                 self._stop.wait(poll_seconds)
         self._thread = threading.Thread(target=loop, name="version-poller", daemon=True)
