@@ -20,23 +20,24 @@ QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory"
 .PHONY: envs run test bench clean-envs
 envs: $(APP_READY) $(T2T_READY)
 
+# $(call make_env,VENV_DIR,PINS_NAME): a fresh venv with requirements/PINS_NAME.txt, then the packages installed
+# without their declared dependencies (requirements/PINS_NAME-nodeps.txt), then this project (editable).
+define make_env
+	rm -rf $(1) && $(PYTHON) -m venv $(1)
+	$(1)/bin/pip install -q $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
+	$(1)/bin/pip install -q $(PIP_FLAGS) -r requirements/$(2).txt $(QUIET_PIP)
+	$(1)/bin/pip install -q $(PIP_FLAGS) --no-deps -r requirements/$(2)-nodeps.txt $(QUIET_PIP)
+	$(1)/bin/pip install -q $(PIP_FLAGS) --no-deps -e . $(QUIET_PIP)
+	touch $@
+endef
+
 $(APP_READY):
 	@echo "== creating the app environment in $(APP) (TF 2.21, kfp, Beam, Flask)"
-	rm -rf $(APP) && $(PYTHON) -m venv $(APP)
-	$(APP)/bin/pip install -q $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
-	$(APP)/bin/pip install -q $(PIP_FLAGS) -r requirements/app.txt $(QUIET_PIP)
-	$(APP)/bin/pip install -q $(PIP_FLAGS) --no-deps -r requirements/app-nodeps.txt $(QUIET_PIP)
-	$(APP)/bin/pip install -q $(PIP_FLAGS) --no-deps -e . $(QUIET_PIP)
-	touch $@
+	$(call make_env,$(APP),app)
 
 $(T2T_READY):
 	@echo "== creating the t2t environment in $(T2T) (TF 2.15.1 + tensor2tensor)"
-	rm -rf $(T2T) && $(PYTHON) -m venv $(T2T)
-	$(T2T)/bin/pip install -q $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
-	$(T2T)/bin/pip install -q $(PIP_FLAGS) -r requirements/t2t.txt $(QUIET_PIP)
-	$(T2T)/bin/pip install -q $(PIP_FLAGS) --no-deps -r requirements/t2t-nodeps.txt $(QUIET_PIP)
-	$(T2T)/bin/pip install -q $(PIP_FLAGS) --no-deps -e . $(QUIET_PIP)
-	touch $@
+	$(call make_env,$(T2T),t2t)
 
 # Until the pipeline exists, `make run` runs what exists end to end on the bundled sample: preprocess, train a
 # few steps (from scratch until a warm-start checkpoint ships), export, evaluate. TRAIN_STEPS=N to change.
