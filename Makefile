@@ -17,7 +17,7 @@ WORK ?= work
 PIP_FLAGS := --no-warn-script-location
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: envs run test bench clean-envs
+.PHONY: envs run test bench load_test clean-envs
 envs: $(APP_READY) $(T2T_READY)
 
 # $(call make_env,VENV_DIR,PINS_NAME): a fresh venv with requirements/PINS_NAME.txt, then the packages installed
@@ -52,6 +52,10 @@ run: envs
 	@echo "   model/    checkpoints, TensorBoard summaries, loss_curve.png"
 	@echo "   serving/ghsumm/<step>/  the SavedModel tensorflow/serving loads"
 	@echo "   eval/     metrics.json, report.html (model vs lead baselines, samples), gate.txt"
+
+# After `make run`: Locust against a model server started on the exported model; HTML report in work/load/.
+load_test: envs
+	$(APP)/bin/python -m serving.load_test --model_base_path $(WORK)/serving/ghsumm --out $(WORK)/load
 
 test: envs
 	$(APP)/bin/python -m pytest -q tests

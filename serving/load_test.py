@@ -2,6 +2,10 @@
 
     python -m serving.load_test --host http://127.0.0.1:8501 --vocab DATA/vocab...subwords --users 4 \
         --run_time 20s --out DIR
+    python -m serving.load_test --model_base_path work/serving/ghsumm --out work/load   # starts its own server
+
+With --model_base_path, a model server is started on free local ports for the run and stopped after it, and
+the vocabulary defaults to the newest version's assets.extra/ copy.
 
 Encodes real issue bodies from the bundled sample (or --issues_csv) with the model's vocabulary, runs Locust
 (serving/locustfile.py) against the REST predict endpoint, and leaves in DIR: report.html (Locust's HTML
@@ -67,7 +71,9 @@ def run(host: str, vocab: str, out_dir: str, users: int = 4, run_time: str = "20
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m serving.load_test", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="http://127.0.0.1:8501", help="the server's REST address")
-    p.add_argument("--vocab", required=True, help="the model's vocab.*.subwords file")
+    p.add_argument("--model_base_path", help="instead of --host: serve this base path locally for the run")
+    p.add_argument("--vocab", help="the model's vocab.*.subwords file (default with --model_base_path: the "
+                                   "newest version's assets.extra/ copy)")
     p.add_argument("--out", required=True, help="directory for the HTML report and CSVs")
     p.add_argument("--users", type=int, default=4)
     p.add_argument("--run_time", default="20s", help="Locust duration, e.g. 20s, 2m")
@@ -75,7 +81,27 @@ def main(argv=None) -> int:
     p.add_argument("--issues_csv", default=tiny_model.SAMPLE_CSV, help="Kaggle-format CSV of issues to send")
     p.add_argument("--issues", type=int, default=200, help="how many issue bodies to cycle through")
     a = p.parse_args(argv)
-    r = run(a.host, a.vocab, a.out, a.users, a.run_time, a.model_name, a.issues_csv, a.issues)
+    server = None
+    if a.model_base_path:
+        from serving.launch import ServerProcess
+        if not a.vocab:
+            versions = sorted((int(v) for v in os.listdir(a.model_base_path) if v.isdigit()), reverse=True)
+            extra = os.path.join(a.model_base_path, str(versions[0]), "assets.extra") if versions else ""
+            vocabs = [os.path.join(extra, f) for f in sorted(os.listdir(extra))
+                      if f.endswith(".subwords")] if extra and os.path.isdir(extra) else []
+            if not vocabs:
+                p.error(f"no version with assets.extra/*.subwords under {a.model_base_path}: give --vocab")
+            a.vocab = vocabs[0]
+        os.makedirs(a.out, exist_ok=True)
+        server = ServerProcess(a.model_base_path, a.model_name, log_path=os.path.join(a.out, "server.log")).start()
+        a.host = server.rest_url
+    elif not a.vocab:
+        p.error("--vocab is required with --host")
+    try:
+        r = run(a.host, a.vocab, a.out, a.users, a.run_time, a.model_name, a.issues_csv, a.issues)
+    finally:
+        if server is not None:
+            server.stop()
     print("load test: %d users for %s against %s, %d distinct issues" % (r["users"], r["run_time"], a.host, r["issues"]))
     print("  requests %d, failures %d, %.2f requests/s" % (r["requests"], r["failures"], r["requests_per_s"]))
     print("  latency ms: p50 %.0f, p95 %.0f, p99 %.0f, mean %.0f" % (r["p50_ms"], r["p95_ms"], r["p99_ms"], r["avg_ms"]))
