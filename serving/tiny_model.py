@@ -1,5 +1,5 @@
 """A tiny real title model for tests and benchmarks: the Beam preprocessing job on the first issues of the
-bundled sample, 5 tensor2tensor training steps and the T2T export, laid out as a model base path.
+bundled sample, 5 training steps and the export (`python -m trainer train|export`), as a model base path.
 
     export_dir, vocab_path = build_tiny_model(work_dir)      # ~1.5 min on 2 cores
     publish_version(export_dir, base_path, 1)                 # base_path/1/ (a copy, renamed into place)
@@ -10,7 +10,6 @@ and export run in the t2t environment's interpreter (.venv/t2t/bin/python or $GH
 from __future__ import annotations
 
 import csv
-import glob
 import os
 import shutil
 import subprocess
@@ -30,12 +29,24 @@ def _run_t2t(args: list[str], log_path: str) -> None:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
     with open(log_path, "w") as log:
-        rc = subprocess.run([t2t_python(), "-m", "trainer.t2t_cli"] + args, cwd=REPO, env=env,
+        rc = subprocess.run([t2t_python(), "-m", "trainer"] + [str(a) for a in args], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT, timeout=900).returncode
     if rc:
         with open(log_path) as f:
             tail = f.read()[-4000:]
-        raise RuntimeError("t2t %s failed (exit %d); log %s ends:\n%s" % (args[0], rc, log_path, tail))
+        raise RuntimeError("trainer %s failed (exit %d); log %s ends:\n%s" % (args[0], rc, log_path, tail))
+
+
+def train_and_export(data_dir: str, work_dir: str, train_steps: int = 5) -> str:
+    """`python -m trainer train` (tiny set, small batches) then `export` into work_dir/base; the version dir."""
+    model_dir, base = os.path.join(work_dir, "model"), os.path.join(work_dir, "base")
+    _run_t2t(["train", "--data_dir", data_dir, "--model_dir", model_dir, "--train_steps", train_steps,
+              "--hparams", "batch_size=256,max_length=64"], os.path.join(work_dir, "train.log"))
+    _run_t2t(["export", "--model_dir", model_dir, "--model_base_path", base], os.path.join(work_dir, "export.log"))
+    version = os.path.join(base, str(train_steps))
+    if not os.path.exists(os.path.join(version, "saved_model.pb")):
+        raise RuntimeError("the export wrote no version %d under %s" % (train_steps, base))
+    return version
 
 
 def build_tiny_model(work_dir: str, rows: int = 300, train_steps: int = 5) -> tuple[str, str]:
@@ -47,17 +58,9 @@ def build_tiny_model(work_dir: str, rows: int = 300, train_steps: int = 5) -> tu
         head = [row for _, row in zip(range(rows + 1), csv.reader(f))]
     with open(issues, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(head)
-    data_dir, model_dir = os.path.join(work_dir, "data"), os.path.join(work_dir, "model")
+    data_dir = os.path.join(work_dir, "data")
     preprocess.run(["--input", issues, "--output_dir", data_dir, "--train_shards", "2"])
-    flags = ["--data_dir=%s" % data_dir, "--problem=%s" % PROBLEM, "--model=transformer",
-             "--hparams_set=transformer_tiny", "--hparams=batch_size=256,max_length=64", "--output_dir=%s" % model_dir]
-    _run_t2t(["trainer"] + flags + ["--train_steps=%d" % train_steps, "--eval_steps=1"],
-             os.path.join(work_dir, "train.log"))
-    _run_t2t(["export"] + flags, os.path.join(work_dir, "export.log"))
-    exports = sorted(d for d in glob.glob(os.path.join(model_dir, "export", "*")) if os.path.basename(d).isdigit())
-    if not exports:
-        raise RuntimeError("the export wrote no version under %s" % os.path.join(model_dir, "export"))
-    return exports[-1], os.path.join(data_dir, VOCAB_NAME)
+    return train_and_export(data_dir, work_dir, train_steps), os.path.join(data_dir, VOCAB_NAME)
 
 
 def publish_version(export_dir: str, base_path: str, version: int) -> str:

@@ -112,13 +112,8 @@ def preprocessed_sample(tmp_path_factory) -> Path:
 def tiny_saved_model(preprocessed_sample, tmp_path_factory) -> Path:
     """The SavedModel version directory (<base path>/5/, with assets.extra/ holding the vocabulary and model
     card) of a 5-step tiny transformer trained on preprocessed_sample (whose vocabulary it uses)."""
-    root = tmp_path_factory.mktemp("tiny_saved_model")
-    check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", root / "model",
-                      "--train_steps", 5, "--hparams", "batch_size=256,max_length=64"]))
-    check_ok(run_t2t(["-m", "trainer", "export", "--model_dir", root / "model", "--model_base_path", root / "base"]))
-    version = root / "base" / "5"
-    assert (version / "saved_model.pb").exists(), f"the export wrote no version 5 under {root / 'base'}"
-    return version
+    from serving.tiny_model import train_and_export
+    return Path(train_and_export(str(preprocessed_sample), str(tmp_path_factory.mktemp("tiny_saved_model"))))
 
 
 # ================================================================ serving/ package
@@ -134,3 +129,173 @@ def tiny_title_model(tiny_saved_model, preprocessed_sample):
     vocab = preprocessed_sample / VOCAB_NAME
     assert vocab.exists(), vocab
     return str(tiny_saved_model), str(vocab)
+
+
+# ================================================================ web app
+# (tests/test_webapp.py, test_webapp_browser.py)
+#
+# The real model server (serving/launch.py's ServerProcess) on the tiny SavedModel, published as version 5 of
+# its own base path, once per session; a stub model server speaking TF Serving's REST protocol that answers
+# chosen token ids (to make "the model" say markup, or answer garbage); the environment cleared of the web
+# app's variables, so a developer's GITHUB_TOKEN or GHSUMM_* never leaks into a test. GitHub's API is
+# tests/github_api_stub.py.
+
+WEBAPP_ENV_VARS = ("GHSUMM_MODEL_SERVER", "GHSUMM_PROTOCOL", "GHSUMM_MODEL_NAME", "GHSUMM_MODEL_TIMEOUT",
+                   "GHSUMM_VOCAB", "GHSUMM_MODEL_BASE_PATH", "GHSUMM_MAX_INPUT_IDS", "GHSUMM_ISSUES", "GITHUB_TOKEN",
+                   "GITHUB_API_URL", "GHSUMM_GITHUB_HOST", "GHSUMM_GITHUB_TIMEOUT")
+
+
+@pytest.fixture
+def clean_webapp_env(monkeypatch):
+    for var in WEBAPP_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def webapp_model_server(tiny_saved_model, tmp_path_factory):
+    """A running model server (REST and gRPC) serving the tiny model as version 5 of base_path; yields
+    (ServerProcess, base_path)."""
+    from serving.launch import ServerProcess
+    from serving.tiny_model import publish_version
+    root = tmp_path_factory.mktemp("webapp_models")
+    base = root / "ghsumm"
+    publish_version(str(tiny_saved_model), str(base), 5)
+    with ServerProcess(str(base), log_path=str(root / "server.log")) as server:
+        yield server, base
+
+
+@pytest.fixture(scope="session")
+def webapp_config(webapp_model_server, tiny_title_model):
+    """create_app() overrides for the real model server over REST (GitHub: an unreachable API unless a test
+    sets github_api_url)."""
+    from serving.launch import free_port
+    server, base = webapp_model_server
+    return {"model_server": server.rest_url, "protocol": "rest", "model_name": "ghsumm", "vocab": tiny_title_model[1],
+            "model_base_path": str(base), "github_token": "", "github_host": "github.com",
+            "github_api_url": "http://127.0.0.1:%d" % free_port(), "github_timeout": 2, "model_timeout": 60}
+
+
+class StubModelServer:
+    """TF Serving's REST protocol answering fixed output ids: POST /v1/models/<name>:predict -> {"predictions":
+    [{"outputs": ids, "scores": score}] per instance} with X-Model-Version; GET /v1/models/<name> -> AVAILABLE.
+    status/body override the predict answer (e.g. 500 and a non-JSON body)."""
+
+    def __init__(self, ids, score=-1.5, version=7, model_name="ghsumm", status=200, body=None):
+        import http.server
+        import json
+        import threading
+        stub = self
+        self.calls = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, data: bytes, headers=()):
+                self.send_response(code)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.rstrip("/") == "/v1/models/%s" % model_name:
+                    status_ = [{"version": str(version), "state": "AVAILABLE",
+                                "status": {"error_code": "OK", "error_message": ""}}]
+                    return self._send(200, json.dumps({"model_version_status": status_}).encode(),
+                                      [("Content-Type", "application/json")])
+                self._send(404, b'{"error": "Servable not found"}', [("Content-Type", "application/json")])
+
+            def do_POST(self):
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                stub.calls += 1
+                if body is not None:
+                    return self._send(status, body.encode(), [("Content-Type", "text/plain")])
+                predictions = [{"outputs": list(ids), "scores": score} for _ in request["instances"]]
+                self._send(200, json.dumps({"predictions": predictions}).encode(),
+                           [("Content-Type", "application/json"), ("X-Model-Version", str(version))])
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stub_model_server():
+    """stub_model_server(ids, score=..., version=..., status=..., body=...) -> a running StubModelServer."""
+    started = []
+
+    def start(*args, **kwargs):
+        started.append(StubModelServer(*args, **kwargs))
+        return started[-1]
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def title_codec(tiny_title_model):
+    """serving.client.Codec on the tiny model's vocabulary (text <-> ids)."""
+    from serving.client import Codec
+    return Codec(tiny_title_model[1])
+
+
+# ================================================================ the pipeline, run locally
+# (tests/test_pipeline_local.py)
+#
+# `python -m pipeline run --local` as a user runs it (a subprocess, kfp.local SubprocessRunner), in a working dir
+# of the test's own, tiny settings (5 train steps of the tiny set, 10 eval issues). The model servers and web
+# apps the runs start are stopped when the session ends (`python -m pipeline stop`).
+
+PIPELINE_TINY = ["--train_steps", "5", "--hparams", "batch_size=256,max_length=64", "--gpus", "0",
+                 "--eval_max_issues", "10"]
+
+
+@pytest.fixture(scope="session")
+def pipeline_sample_csv(tmp_path_factory) -> Path:
+    """The first 300 issues of the bundled sample, as a Kaggle-format CSV (the pipeline's raw input)."""
+    root = tmp_path_factory.mktemp("pipeline_sample")
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))[:301]
+    path = root / "issues.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pipeline_working_dir(tmp_path_factory):
+    """A working dir for local pipeline runs; whatever they left running is stopped at the end of the session."""
+    import sys
+    working_dir = tmp_path_factory.mktemp("pipeline_work")
+    yield working_dir
+    subprocess.run([sys.executable, "-m", "pipeline", "stop", "--working_dir", str(working_dir)], cwd=REPO,
+                   timeout=120)
+
+
+@pytest.fixture(scope="session")
+def run_pipeline():
+    """run_pipeline(working_dir, *flags, timeout=900) -> (CompletedProcess with the output in .stdout, the run's
+    status.json as a dict or None). The run id is fixed by --run_id when given, else read from the output."""
+    import json
+    import re
+    import sys
+
+    def run(working_dir, *flags, timeout=900):
+        args = [sys.executable, "-m", "pipeline", "run", "--local", "--working_dir", str(working_dir)]
+        args += [str(f) for f in flags]
+        env = dict(os.environ, GHSUMM_T2T_PYTHON=T2T_PYTHON, PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
+        proc = subprocess.run(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout)
+        found = re.findall(r"^== gh_summ run (\S+): working dir", proc.stdout, re.M)
+        status = None
+        if found:
+            path = Path(working_dir) / found[-1] / "status.json"
+            status = json.loads(path.read_text()) if path.exists() else None
+        return proc, status
+    return run
