@@ -437,3 +437,12 @@ def test_bad_options_exit_2_with_a_usage_error(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as e:
         preprocess.parse_args(["--input", "x.csv", "--output_dir", str(tmp_path)] + argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_runner_options_go_to_beam_unchanged(tmp_path):
+    beam_flags = ["--runner", "DataflowRunner", "--project", "p", "--region", "europe-west1",
+                  "--temp_location", "gs://b/tmp", "--flink_master", "localhost:8081"]
+    args, beam_args = preprocess.parse_args(["--input", "x.csv", "--output_dir", str(tmp_path)] + beam_flags)
+    assert beam_args == beam_flags and args.input == ["x.csv"]
+    _, beam_args = preprocess.parse_args(["--input", "x.csv", "--output_dir", str(tmp_path), "--workers", "2"])
+    assert beam_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
