@@ -17,7 +17,7 @@ WORK ?= work
 PIP_FLAGS := --no-warn-script-location
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: envs run test bench load_test clean-envs
+.PHONY: envs run stop compile test bench load_test clean-envs
 envs: $(APP_READY) $(T2T_READY)
 
 # $(call make_env,VENV_DIR,PINS_NAME): a fresh venv with requirements/PINS_NAME.txt, then the packages installed
@@ -39,25 +39,28 @@ $(T2T_READY):
 	@echo "== creating the t2t environment in $(T2T) (TF 2.15.1 + tensor2tensor)"
 	$(call make_env,$(T2T),t2t)
 
-# Until the pipeline exists, `make run` runs what exists end to end on the bundled sample: preprocess, train a
-# few steps (from scratch until a warm-start checkpoint ships), export, evaluate. TRAIN_STEPS=N to change.
+# `make run` is the whole gh_summ pipeline on this machine (kfp.local): preprocess the bundled sample, train
+# (TRAIN_STEPS total; from scratch until a warm-start checkpoint ships), export, evaluate, serve, web app.
+# The model server and the web app keep running: `make stop` stops them. RUN_ARGS passes more pipeline flags.
 TRAIN_STEPS ?= 200
+RUN_ARGS ?=
 run: envs
-	$(APP)/bin/python -m data.preprocess --input data/sample/github_issues.csv --output_dir $(WORK)/data
-	$(T2T)/bin/python -m trainer train --data_dir $(WORK)/data --model_dir $(WORK)/model --train_steps $(TRAIN_STEPS)
-	$(T2T)/bin/python -m trainer export --model_dir $(WORK)/model --model_base_path $(WORK)/serving/ghsumm
-	$(APP)/bin/python -m trainer.evaluate --saved_model $(WORK)/serving/ghsumm --data_dir $(WORK)/data --out $(WORK)/eval
-	@echo "== produced, under $(WORK)/:"
-	@echo "   data/     T2T vocabulary + TFRecord shards, eval_issues.jsonl, dead_letter.jsonl, stats.txt (report above)"
-	@echo "   model/    checkpoints, TensorBoard summaries, loss_curve.png"
-	@echo "   serving/ghsumm/<step>/  the SavedModel tensorflow/serving loads"
-	@echo "   eval/     metrics.json, report.html (model vs lead baselines, samples), gate.txt"
+	$(APP)/bin/python -m pipeline run --local --working_dir $(WORK) --train_steps $(TRAIN_STEPS) $(RUN_ARGS)
+
+stop: envs
+	$(APP)/bin/python -m pipeline stop --working_dir $(WORK)
+
+# gh_summ.yaml (KFP v2 IR) for Kubeflow Pipelines / Vertex AI
+compile: envs
+	$(APP)/bin/python -m pipeline compile --output gh_summ.yaml
 
 # After `make run`: Locust against a model server started on the exported model; HTML report in work/load/.
 load_test: envs
 	$(APP)/bin/python -m serving.load_test --model_base_path $(WORK)/serving/ghsumm --out $(WORK)/load
 
+# The web app's end-to-end test drives Debian's chromium: tests/setup_browser.sh installs it when missing.
 test: envs
+	bash tests/setup_browser.sh
 	$(APP)/bin/python -m pytest -q tests
 
 bench: envs

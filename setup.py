@@ -10,6 +10,6 @@ setup(
     packages=find_packages(include=["data", "data.*", "trainer", "trainer.*", "serving", "serving.*",
                                     "webapp", "webapp.*", "components", "components.*",
                                     "pipeline", "pipeline.*"]),
-    include_package_data=True,
+    package_data={"webapp": ["templates/*.html", "static/*"]},
     license="Apache-2.0",
 )

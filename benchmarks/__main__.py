@@ -1,9 +1,9 @@
-"""Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess, serving)."""
+"""Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess, serving, webapp)."""
 import sys
 
-from benchmarks import preprocess, serving
+from benchmarks import preprocess, serving, webapp
 
-BENCHMARKS = {"preprocess": preprocess.main, "serving": serving.main}
+BENCHMARKS = {"preprocess": preprocess.main, "serving": serving.main, "webapp": webapp.main}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,29 @@
+"""copy_checkpoint: the warm start, `python -m trainer copy_checkpoint` (t2t environment) from checkpoint_dir into
+<run dir>/model (vocabulary and layer sizes checked first; exit 2 with what differs). No checkpoint_dir: the
+model trains from scratch. Returns the model dir."""
+from kfp import dsl
+
+from components.images import T2T_IMAGE
+
+
+@dsl.component(base_image=T2T_IMAGE, install_kfp_package=False)
+def copy_checkpoint(run_dir: str, data_dir: str, checkpoint_dir: str, hparams_set: str, hparams: str,
+                    start_step: str) -> str:
+    import os
+
+    from components import _runtime as rt
+
+    record = rt.reused(run_dir, "copy_checkpoint", start_step)
+    if record:
+        return record["model_dir"]
+    model_dir = os.path.join(run_dir, "model")
+    rt.makedirs(model_dir)
+    if checkpoint_dir:
+        rt.run_cli("copy_checkpoint", run_dir,
+                   ["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", checkpoint_dir, "--model_dir", model_dir,
+                    "--data_dir", data_dir, "--hparams_set", hparams_set, "--hparams", hparams],
+                   python=rt.t2t_python())
+    else:
+        print("[copy_checkpoint] no checkpoint_dir: training starts from scratch")
+    rt.record_step(run_dir, "copy_checkpoint", model_dir=model_dir, checkpoint_dir=checkpoint_dir)
+    return model_dir

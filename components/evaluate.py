@@ -1,0 +1,34 @@
+"""evaluate: `python -m trainer.evaluate` on the newest exported version: ROUGE against the lead baselines,
+metrics.json, report.html and gate.txt in <run dir>/eval. Returns the gate, "true" or "false" (its only output:
+the pipeline's dsl.If reads it; kfp.local 2.17.0 skips a dsl.If on a named output of a multi-output task).
+min_rouge_l > 0: the gate also asks for that ROUGE-L; baseline_metrics: a previous metrics.json to match."""
+from kfp import dsl
+
+from components.images import APP_IMAGE
+
+
+@dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
+def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_rouge_l: float,
+             baseline_metrics: str, start_step: str) -> str:
+    import os
+
+    from components import _runtime as rt
+
+    record = rt.reused(run_dir, "evaluate", start_step)
+    if record:
+        return record["gate"]
+    out = os.path.join(run_dir, "eval")
+    args = ["-m", "trainer.evaluate", "--saved_model", export_dir, "--data_dir", data_dir, "--out", out]
+    if max_issues > 0:
+        args += ["--max_issues", max_issues]
+    if min_rouge_l > 0:
+        args += ["--threshold_rouge_l", min_rouge_l]
+    if baseline_metrics:
+        args += ["--baseline_metrics", baseline_metrics]
+    rt.run_cli("evaluate", run_dir, args)
+    gate = rt.read_text(os.path.join(out, "gate.txt")).strip()
+    metrics = rt.read_json(os.path.join(out, "metrics.json"), {})
+    rt.record_step(run_dir, "evaluate", gate=gate, eval_dir=out, metrics_path=os.path.join(out, "metrics.json"),
+                   report_path=os.path.join(out, "report.html"), rouge=metrics.get("rouge", {}),
+                   gate_reasons=metrics.get("gate", {}).get("reasons", []))
+    return gate

@@ -1,0 +1,47 @@
+"""preprocess: `python -m data.preprocess` (Apache Beam) on the run's input into <run dir>/data.
+
+data: input files/globs, comma-separated (CSV / JSONL, local or gs://), or an already preprocessed data dir
+(vocabulary + TFRecords), which is then used as is. With a warm-start checkpoint_dir the data is encoded with
+the checkpoint's vocabulary (the model can only continue with the vocabulary it was trained with).
+beam_args: extra flags for Beam, space-separated (e.g. --runner DataflowRunner --project P --region R ...)."""
+from kfp import dsl
+
+from components.images import APP_IMAGE
+
+
+@dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
+def preprocess(run_dir: str, data: str, checkpoint_dir: str, beam_args: str, start_step: str) -> str:
+    import glob
+    import os
+    import shlex
+
+    from components import _runtime as rt
+
+    record = rt.reused(run_dir, "preprocess", start_step)
+    if record:
+        return record["data_dir"]
+    inputs = [p.strip() for p in data.split(",") if p.strip()]
+    if not inputs:
+        raise ValueError("data is empty: give input files/globs or a preprocessed data dir")
+
+    def preprocessed(path):
+        return (not rt.is_remote(path) and os.path.isdir(path) and glob.glob(os.path.join(path, "vocab.*"))
+                and glob.glob(os.path.join(path, "github_issue_summarization-train*")))
+
+    if len(inputs) == 1 and preprocessed(inputs[0]):
+        data_dir = inputs[0]
+        print("[preprocess] %s is a preprocessed data dir: used as is" % data_dir)
+    else:
+        data_dir = os.path.join(run_dir, "data")
+        args = ["-m", "data.preprocess", "--output_dir", data_dir]
+        for p in inputs:
+            args += ["--input", p]
+        if checkpoint_dir:
+            vocabs = sorted(glob.glob(os.path.join(checkpoint_dir, "vocab.*.subwords")))
+            if not rt.is_remote(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+                raise FileNotFoundError("checkpoint_dir %s does not exist" % checkpoint_dir)
+            if vocabs:
+                args += ["--vocab_file", vocabs[0]]
+        rt.run_cli("preprocess", run_dir, args + shlex.split(beam_args))
+    rt.record_step(run_dir, "preprocess", data_dir=data_dir, stats_path=os.path.join(data_dir, "stats.json"))
+    return data_dir

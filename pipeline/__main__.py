@@ -1,0 +1,89 @@
+"""The pipeline's command line (app environment):
+
+    python -m pipeline compile [--output gh_summ.yaml]        KFP v2 IR for a cluster (images: GHSUMM_APP_IMAGE,
+                                                             GHSUMM_T2T_IMAGE; accelerator: GHSUMM_ACCELERATOR)
+    python -m pipeline run --local [--<parameter> VALUE ...]   the whole pipeline on this machine (kfp.local)
+    python -m pipeline status [--working_dir work]           the local model server / web app still running
+    python -m pipeline stop [--working_dir work]             stop them
+
+Every pipeline parameter is a flag of `run` (python -m pipeline run --help lists them with their defaults).
+A run ends with the model server (and web app) running on localhost and a summary; exit 0 when it succeeded.
+Finish a failed run without redoing its finished steps: --run_id <its id> --start_step <first step to redo>.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_YAML = "gh_summ.yaml"
+
+
+def pipeline_parameters() -> dict:
+    from pipeline.gh_summ import gh_summ
+    return {name: p.default for name, p in inspect.signature(gh_summ.pipeline_func).parameters.items()}
+
+
+def compile_pipeline(output: str) -> str:
+    from kfp import compiler
+    from pipeline.gh_summ import gh_summ
+    compiler.Compiler().compile(gh_summ, output)
+    return output
+
+
+def _bool_str(value: str) -> str:
+    if value not in ("true", "false"):
+        raise argparse.ArgumentTypeError("'true' or 'false'")
+    return value
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("compile", help="write the pipeline's KFP v2 YAML")
+    p.add_argument("--output", default=DEFAULT_YAML)
+
+    p = sub.add_parser("run", help="run the pipeline")
+    p.add_argument("--local", action="store_true", required=True,
+                   help="with kfp.local on this machine (for a cluster: compile, then submit)")
+    p.add_argument("--train_retries", type=int, default=0, help="train's retries in a local run (default 0; the "
+                   "compiled pipeline has 3, with backoff, for preemptible nodes)")
+    for name, default in pipeline_parameters().items():
+        kind = type(default)
+        if name in ("deploy_webapp", "run_load_test"):
+            kind = _bool_str
+        p.add_argument("--" + name, type=kind, default=default, help="default: %r" % (default,))
+    for name in ("status", "stop"):
+        p = sub.add_parser(name, help="the local model server / web app: %s" % ("list" if name == "status" else name))
+        p.add_argument("--working_dir", default="work")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "compile":
+        print("wrote %s" % compile_pipeline(args.output))
+        return 0
+    from pipeline import local
+    if args.command == "run":
+        params = {k: v for k, v in vars(args).items() if k not in ("command", "local", "train_retries")}
+        status = local.run(params, train_retries=args.train_retries)
+        print(local.summary(status, os.path.abspath(args.working_dir)))
+        return 0 if status["state"] == "SUCCEEDED" else 1
+    if args.command == "status":
+        running = local.processes(os.path.abspath(args.working_dir))
+        for name, record in running.items():
+            print("%s: pid %s, %s (log %s)" % (name, record["pid"], record.get("rest_url") or record.get("url"),
+                                               record.get("log")))
+        if not running:
+            print("nothing running from %s" % args.working_dir)
+        return 0
+    stopped = local.stop(os.path.abspath(args.working_dir))
+    print("stopped: %s" % (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

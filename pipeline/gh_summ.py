@@ -1,0 +1,123 @@
+"""The gh_summ pipeline (KFP v2), read top to bottom like the flow:
+
+    [exit handler: finalize]
+        init_run -> preprocess -> copy_checkpoint -> train -> export -> evaluate
+            if gate == 'true':  serve -> (if deploy_webapp == 'true') webapp
+                                      -> (if run_load_test == 'true') load_test
+
+Every output goes under working_dir/<run id>/ (run id: run_id, else the KFP job name); the model versions go
+under one model base path, working_dir/serving/<model_name>/, which the server hot-loads. train asks for one GPU,
+CPU and memory, and retries with backoff (preemptible nodes); it resumes from its newest checkpoint, so a retry
+continues where the last attempt stopped. finalize always runs and writes working_dir/<run id>/status.json.
+start_step (with run_id of an earlier run) reuses that run's outputs for the steps before it.
+
+The existing artifacts (a warm-start checkpoint_dir, a preprocessed data dir as `data`) are plain path parameters,
+not dsl.importer nodes: both are optional or either-or (data is input files OR a preprocessed dir; no
+checkpoint means training from scratch), an importer needs a non-empty URI, and KFP cannot make train depend on
+a task inside a dsl.If. The components check the paths and fail at the first step that needs them.
+
+The GitHub token is never a parameter: the web app reads GITHUB_TOKEN from its environment (a Secret on a
+cluster).
+"""
+import os
+
+from kfp import dsl
+
+from components.copy_checkpoint import copy_checkpoint
+from components.evaluate import evaluate
+from components.export import export
+from components.finalize import finalize
+from components.init_run import init_run
+from components.load_test import load_test
+from components.preprocess import preprocess
+from components.serve import serve
+from components.train import train
+from components.webapp import webapp
+
+# What train asks a cluster for (KFP open source: an extended resource name; Vertex AI: e.g. NVIDIA_TESLA_T4).
+ACCELERATOR = os.environ.get("GHSUMM_ACCELERATOR", "nvidia.com/gpu")
+TRAIN_CPU, TRAIN_MEMORY = "4", "16G"
+TRAIN_RETRIES, TRAIN_BACKOFF = 3, "60s"
+
+
+def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN_BACKOFF):
+    """The pipeline with train's retry policy set (a cluster: 3 retries from 60 s, doubling, for preemptible
+    nodes; the local run uses none by default: a failure there is not a lost node and would repeat)."""
+
+    @dsl.pipeline(name="gh-summ", description="GitHub issue summarization: preprocess, warm-start, train, export, "
+                                              "evaluate, serve and (optionally) the web app")
+    def gh_summ(
+        working_dir: str = "work",
+        data: str = "data/sample/github_issues.csv",
+        checkpoint_dir: str = "",
+        train_steps: int = 200,
+        hparams_set: str = "transformer_ghsumm_tiny",
+        hparams: str = "",
+        gpus: int = 1,
+        deploy_webapp: str = "true",
+        model_name: str = "ghsumm",
+        eval_max_issues: int = 0,
+        min_rouge_l: float = 0.0,
+        baseline_metrics: str = "",
+        run_load_test: str = "false",
+        load_test_users: int = 4,
+        load_test_time: str = "20s",
+        beam_args: str = "",
+        deploy_target: str = "auto",
+        run_id: str = "",
+        start_step: str = "preprocess",
+    ):
+        # The exit handler may depend on no task: it finds the run dir from the same parameters as init_run.
+        final = finalize(working_dir=working_dir, run_id=run_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+        final.set_display_name("record status").set_caching_options(False)
+
+        with dsl.ExitHandler(final, name="gh-summ-run"):
+            run = init_run(working_dir=working_dir, run_id=run_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                           start_step=start_step, data=data, checkpoint_dir=checkpoint_dir, train_steps=train_steps,
+                           hparams_set=hparams_set, hparams=hparams, model_name=model_name,
+                           deploy_webapp=deploy_webapp)
+            run.set_display_name("init run").set_caching_options(False)
+            run_dir = run.output
+
+            prep = preprocess(run_dir=run_dir, data=data, checkpoint_dir=checkpoint_dir, beam_args=beam_args,
+                              start_step=start_step)
+            prep.set_display_name("preprocess")
+
+            warm = copy_checkpoint(run_dir=run_dir, data_dir=prep.output, checkpoint_dir=checkpoint_dir,
+                                   hparams_set=hparams_set, hparams=hparams, start_step=start_step)
+            warm.set_display_name("copy checkpoint")
+
+            trained = train(run_dir=run_dir, data_dir=prep.output, model_dir=warm.output, train_steps=train_steps,
+                            hparams_set=hparams_set, hparams=hparams, gpus=gpus, start_step=start_step)
+            (trained.set_display_name("train")
+             .set_accelerator_type(ACCELERATOR).set_accelerator_limit(1)
+             .set_cpu_request(TRAIN_CPU).set_memory_request(TRAIN_MEMORY)
+             .set_retry(num_retries=train_retries, backoff_duration=train_backoff, backoff_factor=2.0))
+
+            exported = export(run_dir=run_dir, model_dir=trained.output, start_step=start_step)
+            exported.set_display_name("export")
+
+            scored = evaluate(run_dir=run_dir, export_dir=exported.output, data_dir=prep.output,
+                              max_issues=eval_max_issues, min_rouge_l=min_rouge_l, baseline_metrics=baseline_metrics,
+                              start_step=start_step)
+            scored.set_display_name("evaluate")
+
+            with dsl.If(scored.output == "true", name="gate-passed"):
+                served = serve(run_dir=run_dir, working_dir=working_dir, export_dir=exported.output,
+                               data_dir=prep.output, model_name=model_name, deploy_target=deploy_target)
+                served.set_display_name("serve").set_caching_options(False)
+
+                with dsl.If(deploy_webapp == "true", name="deploy-webapp"):
+                    page = webapp(run_dir=run_dir, working_dir=working_dir, server_url=served.output,
+                                  data_dir=prep.output, model_name=model_name, deploy_target=deploy_target)
+                    page.set_display_name("webapp").set_caching_options(False)
+
+                with dsl.If(run_load_test == "true", name="load-test"):
+                    load = load_test(run_dir=run_dir, server_url=served.output, model_name=model_name,
+                                     users=load_test_users, run_time=load_test_time)
+                    load.set_display_name("load test").set_caching_options(False)
+
+    return gh_summ
+
+
+gh_summ = make_pipeline()

@@ -1,0 +1,111 @@
+"""The whole pipeline on this machine (kfp.local): a real run on the bundled sample from preprocess to a served
+model answering a request (and the web app, when this checkout has it), a start_step run that reuses it, a run
+that fails inside train (the exit handler still records it, nothing stays deployed), bad input failing at the
+first step. Tiny settings: 5 train steps, 10 eval issues."""
+import json
+
+import pytest
+import requests
+
+from tests.conftest import PIPELINE_TINY
+
+RUN_ID = "gh-summ-test-run"
+
+
+@pytest.fixture(scope="module")
+def good_run(run_pipeline, pipeline_working_dir, pipeline_sample_csv):
+    proc, status = run_pipeline(pipeline_working_dir, "--data", pipeline_sample_csv, "--run_id", RUN_ID,
+                                "--deploy_webapp", "true", *PIPELINE_TINY)
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    return proc, status
+
+
+def test_run_goes_from_preprocess_to_a_served_model(good_run, pipeline_working_dir, preprocessed_sample):
+    proc, status = good_run
+    assert status["state"] == "SUCCEEDED", status
+    run_dir = pipeline_working_dir / RUN_ID
+    for step in ("preprocess", "copy_checkpoint", "train", "export", "evaluate", "serve"):
+        assert step in status["steps"], step
+        assert str(status["steps"][step].get("seconds", "")) != ""
+    # every output under working_dir/<run id>/
+    assert (run_dir / "data" / "stats.json").exists()
+    assert (run_dir / "model" / "checkpoint").exists()
+    assert (run_dir / "export" / "5" / "saved_model.pb").exists()
+    assert (run_dir / "eval" / "gate.txt").read_text() == "true"
+    assert json.loads((run_dir / "eval" / "metrics.json").read_text())["rouge"]["model"]
+    assert (run_dir / "logs" / "train.log").exists() and (run_dir / "run.json").exists()
+    # the version is published under the one model base path and served
+    serve = status["steps"]["serve"]
+    assert serve["base_path"] == str(pipeline_working_dir / "serving" / "ghsumm")
+    assert (pipeline_working_dir / "serving" / "ghsumm" / str(serve["version"]) / "saved_model.pb").exists()
+    assert serve["sample_request"]["generated_title"]
+    from serving.client import TitleClient
+    with TitleClient(serve["rest_url"], vocab_path=serve["vocab_path"]) as client:
+        title = client.generate("the build fails with a null pointer exception when the config file is missing")
+    assert title[0] and title[2] == serve["version"]
+    # the summary a person reads
+    for text in ("SUCCEEDED", RUN_ID, "ROUGE-L", "lead_12_words", serve["rest_url"], "python -m pipeline stop"):
+        assert text in proc.stdout, text
+
+
+def test_webapp_runs_after_serve_when_asked(good_run):
+    _, status = good_run
+    page = status["steps"].get("webapp")
+    assert page is not None, "the webapp step did not run with deploy_webapp=true"
+    if not page.get("available"):
+        pytest.skip("python -m webapp is not in this checkout")
+    health = requests.get(page["url"] + "/healthz", timeout=30).json()
+    assert health["reachable"] and health["version"] == status["steps"]["serve"]["version"]
+    answer = requests.post(page["url"] + "/api/summarize", json={"body": "the app crashes on start"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+
+
+def test_start_step_reuses_the_earlier_outputs(good_run, run_pipeline, pipeline_working_dir, pipeline_sample_csv):
+    run_dir = pipeline_working_dir / RUN_ID
+    train_log = (run_dir / "logs" / "train.log").read_text()
+    proc, status = run_pipeline(pipeline_working_dir, "--data", pipeline_sample_csv, "--run_id", RUN_ID,
+                                "--start_step", "evaluate", "--deploy_webapp", "false", *PIPELINE_TINY)
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    assert status["state"] == "SUCCEEDED"
+    for step in ("preprocess", "copy_checkpoint", "train", "export"):
+        assert "[%s] reusing the earlier attempt's outputs" % step in proc.stdout, step
+    assert "[evaluate] $ " in proc.stdout  # evaluate ran again
+    assert (run_dir / "logs" / "train.log").read_text() == train_log  # train did not
+    attempts = json.loads((run_dir / "run.json").read_text())["attempts"]
+    assert [a["start_step"] for a in attempts][-2:] == ["preprocess", "evaluate"]
+    # the same server, still serving the same version
+    assert status["steps"]["serve"]["version"] == good_run[1]["steps"]["serve"]["version"]
+    assert "reusing the model server" in proc.stdout
+
+
+def test_failure_inside_train_still_runs_the_exit_handler(run_pipeline, pipeline_working_dir, preprocessed_sample):
+    proc, status = run_pipeline(pipeline_working_dir, "--data", preprocessed_sample, "--run_id", "gh-summ-bad-train",
+                                "--train_steps", "5", "--hparams", "no_such_hparam=1", "--gpus", "0")
+    assert proc.returncode == 1, proc.stdout[-8000:]
+    assert status is not None, "the exit handler wrote no status.json:\n" + proc.stdout[-8000:]
+    assert status["state"] == "FAILED"
+    assert status["failed_step"] == "train" and "no_such_hparam" in status["error_message"]
+    assert "preprocess" in status["steps"] and "train" not in status["steps"] and "serve" not in status["steps"]
+    assert status["steps"]["preprocess"]["data_dir"] == str(preprocessed_sample)  # a preprocessed dir: used as is
+    assert "FAILED" in proc.stdout
+
+
+def test_missing_data_fails_at_the_first_step(run_pipeline, pipeline_working_dir, tmp_path):
+    proc, status = run_pipeline(pipeline_working_dir, "--data", tmp_path / "nope.csv", "--run_id", "gh-summ-no-data",
+                                *PIPELINE_TINY)
+    assert proc.returncode == 1
+    assert status["state"] == "FAILED" and status["steps"] == {}
+    assert status["failed_step"] == "preprocess" and "nope.csv" in status["error_message"]
+    assert "failed in preprocess" in proc.stdout
+
+
+def test_start_step_without_an_earlier_run_fails_clearly(run_pipeline, pipeline_working_dir):
+    proc, status = run_pipeline(pipeline_working_dir, "--run_id", "gh-summ-never-ran", "--start_step", "train")
+    assert proc.returncode == 1
+    assert status["state"] == "FAILED" and status["failed_step"] == "init_run"
+    assert "no earlier run" in status["error_message"]
+
+
+def test_unknown_parameter_is_refused(run_pipeline, pipeline_working_dir):
+    proc, status = run_pipeline(pipeline_working_dir, "--no_such_parameter", "1")
+    assert proc.returncode == 2 and "no_such_parameter" in proc.stdout and status is None

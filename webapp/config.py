@@ -1,0 +1,120 @@
+"""The web app's settings, read from the environment (create_app(config) overrides any of them by field name).
+
+Variable (default): meaning
+- GHSUMM_MODEL_SERVER (http://127.0.0.1:8501 for rest, 127.0.0.1:8500 for grpc): the model server (TF Serving
+  protocol), e.g. the model's Service on a cluster
+- GHSUMM_PROTOCOL (rest): rest or grpc
+- GHSUMM_MODEL_NAME (ghsumm): the served model's name
+- GHSUMM_MODEL_TIMEOUT (30): seconds to wait for one title
+- GHSUMM_VOCAB (found in the model base path): the run's vocab.*.subwords file (local, gs://, ...)
+- GHSUMM_MODEL_BASE_PATH (work/serving/ghsumm): where to find the vocabulary when GHSUMM_VOCAB is unset: the
+  newest numbered version's assets.extra/
+- GHSUMM_MAX_INPUT_IDS (512): the model's input length in subwords (EOS included)
+- GHSUMM_ISSUES (data/sample/github_issues.csv): the Random issue source: an issue file (any shape
+  data/readers.py reads, or eval_issues.jsonl) or a preprocessed data dir (its eval_issues.jsonl)
+- GITHUB_TOKEN (none: anonymous, 60 requests/hour): a GitHub token for issue URLs; never logged or shown
+- GITHUB_API_URL (https://api.github.com): GitHub's API (GitHub Enterprise: https://HOST/api/v3)
+- GHSUMM_GITHUB_HOST (derived from GITHUB_API_URL: github.com for api.github.com): the only host whose issue
+  URLs are fetched
+- GHSUMM_GITHUB_TIMEOUT (10): seconds to wait for GitHub
+- GHSUMM_WARM (false): load the vocabulary (and TensorFlow, ~7 s) in the background at start-up instead of on
+  the first title request (the Kubernetes manifest and `python -m webapp` set it)
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import urllib.parse
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_ISSUES = os.path.join(REPO, "data", "sample", "github_issues.csv")
+DEFAULT_MODEL_BASE_PATH = os.path.join(REPO, "work", "serving", "ghsumm")
+DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
+
+
+def github_host_for(api_url: str) -> str:
+    """The web host whose issue URLs go with an API URL: api.github.com -> github.com; a GitHub Enterprise
+    https://ghe.example.com/api/v3 -> ghe.example.com."""
+    host = (urllib.parse.urlsplit(api_url).hostname or "").lower()
+    return host[4:] if host.startswith("api.") else host
+
+
+def without_credentials(url: str) -> str:
+    """A URL fit to show: any user:password@ part removed."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += ":%d" % parts.port
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclasses.dataclass
+class Settings:
+    model_server: str = ""
+    protocol: str = "rest"
+    model_name: str = "ghsumm"
+    model_timeout: float = 30.0
+    model_retries: int = 2
+    vocab: str = ""
+    model_base_path: str = DEFAULT_MODEL_BASE_PATH
+    max_input_ids: int = 512
+    issues: str = DEFAULT_ISSUES
+    github_token: str = dataclasses.field(default="", repr=False)  # a secret: kept out of repr, logs and pages
+    github_api_url: str = "https://api.github.com"
+    github_host: str = ""
+    github_timeout: float = 10.0
+    warm: bool = False
+
+    ENV = {"model_server": "GHSUMM_MODEL_SERVER", "protocol": "GHSUMM_PROTOCOL", "model_name": "GHSUMM_MODEL_NAME",
+           "model_timeout": "GHSUMM_MODEL_TIMEOUT", "vocab": "GHSUMM_VOCAB",
+           "model_base_path": "GHSUMM_MODEL_BASE_PATH", "max_input_ids": "GHSUMM_MAX_INPUT_IDS",
+           "issues": "GHSUMM_ISSUES", "github_token": "GITHUB_TOKEN", "github_api_url": "GITHUB_API_URL",
+           "github_host": "GHSUMM_GITHUB_HOST", "github_timeout": "GHSUMM_GITHUB_TIMEOUT",
+           "warm": "GHSUMM_WARM"}
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Settings":
+        environ = os.environ if environ is None else environ
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(overrides) - set(fields)
+        if unknown:
+            raise ValueError("unknown setting(s) %s; known: %s" % (sorted(unknown), ", ".join(fields)))
+        values = {}
+        for name, var in cls.ENV.items():
+            raw = environ.get(var, "").strip()
+            if raw:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name, value in list(values.items()):
+            kind = type(fields[name].default)
+            if kind is bool and isinstance(value, str):
+                if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                    raise ValueError("%s must be true or false, not %r" % (cls.ENV.get(name, name), value))
+                value = value.lower() in ("1", "true", "yes")
+            try:
+                values[name] = kind(value)
+            except (TypeError, ValueError):
+                raise ValueError("%s must be a %s, not %r" % (cls.ENV.get(name, name), kind.__name__, value)) from None
+        s = cls(**values)
+        s.protocol = s.protocol.lower()
+        if s.protocol not in DEFAULT_PORTS:
+            raise ValueError("GHSUMM_PROTOCOL must be rest or grpc, not %r" % s.protocol)
+        if not s.model_server:
+            template = "http://127.0.0.1:%d" if s.protocol == "rest" else "127.0.0.1:%d"
+            s.model_server = template % DEFAULT_PORTS[s.protocol]
+        s.github_api_url = s.github_api_url.rstrip("/")
+        if not s.github_host:
+            s.github_host = github_host_for(s.github_api_url)
+        s.github_host = s.github_host.lower()
+        if s.max_input_ids < 2:
+            raise ValueError("GHSUMM_MAX_INPUT_IDS must be at least 2")
+        return s
+
+    def public(self) -> dict:
+        """What the page and /healthz may show (no token: only whether one is set)."""
+        return {"model_server": without_credentials(self.model_server), "protocol": self.protocol,
+                "model_name": self.model_name, "github_host": self.github_host,
+                "github_api_url": without_credentials(self.github_api_url),
+                "github_token_set": bool(self.github_token), "max_input_ids": self.max_input_ids}

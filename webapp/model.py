@@ -1,0 +1,188 @@
+"""The title model as the web app uses it: serving.client.TitleClient (REST or gRPC) with the run's vocabulary,
+loaded on first use, and what the page needs besides the title: how much of the body the model read, the time
+taken, and each failure as a WebError (model server down or timing out: 503).
+
+The vocabulary is GHSUMM_VOCAB when set; otherwise the one the export put beside the model, in the newest
+numbered version of GHSUMM_MODEL_BASE_PATH that has assets.extra/vocab.*.subwords.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+
+from data.clean import MAX_BODY_WORDS, clean_body
+from serving.client import BadResponse, Codec, ModelNotFound, ServerDown, TitleClient
+from webapp.config import Settings, without_credentials
+from webapp.errors import WebError
+
+# Longer bodies are cut to this many characters before cleaning: the model reads at most MAX_BODY_WORDS words
+# and max_input_ids subwords, a few thousand characters, so this bounds the work without changing what it reads
+# for any real issue (and if it does, the page says the body was cut).
+MAX_BODY_CHARS = 100_000
+_VOCAB = re.compile(r"^vocab\..*\.subwords$")
+
+
+def find_vocab(model_base_path: str) -> str | None:
+    """assets.extra/vocab.*.subwords of the newest numbered version under model_base_path that has one."""
+    if "://" in model_base_path:
+        import tensorflow as tf
+        listdir, isdir, join = tf.io.gfile.listdir, tf.io.gfile.isdir, lambda *p: "/".join(x.rstrip("/") for x in p)
+    else:
+        listdir, isdir, join = os.listdir, os.path.isdir, os.path.join
+    try:
+        names = [d.rstrip("/") for d in listdir(model_base_path)]
+        versions = sorted((int(d) for d in names if d.isdigit()), reverse=True)
+    except (OSError, ValueError):
+        return None
+    for v in versions:
+        extra = join(model_base_path, str(v), "assets.extra")
+        try:
+            names = listdir(extra) if isdir(extra) else []
+        except OSError:
+            continue
+        for name in sorted(names):
+            if _VOCAB.match(name.rstrip("/")):
+                return join(extra, name.rstrip("/"))
+    return None
+
+
+class LazyCodec:
+    """A serving.client.Codec that loads the vocabulary (and TensorFlow, ~7 s) on first use, not at start-up,
+    so the page and /healthz answer at once; a failed load is retried on the next use."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.max_input_ids = settings.max_input_ids
+        self._codec: Codec | None = None
+        self._lock = threading.Lock()
+        self.vocab_path: str | None = None
+
+    def load(self) -> Codec:
+        if self._codec is not None:
+            return self._codec
+        with self._lock:
+            if self._codec is None:
+                s = self.settings
+                path = s.vocab or find_vocab(s.model_base_path)
+                if not path:
+                    raise WebError(503, "The model's vocabulary was not found: no version under %s has "
+                                   "assets.extra/vocab.*.subwords; set GHSUMM_VOCAB or GHSUMM_MODEL_BASE_PATH."
+                                   % s.model_base_path, "vocab_missing")
+                try:
+                    codec = Codec(path, s.max_input_ids)
+                except Exception as e:  # noqa: BLE001  (missing or unreadable file: one message)
+                    raise WebError(503, "The model's vocabulary %s cannot be read (%s)." % (path, type(e).__name__),
+                                   "vocab_missing") from None
+                self.vocab_path, self._codec = path, codec
+        return self._codec
+
+    @property
+    def loaded(self) -> bool:
+        return self._codec is not None
+
+    @property
+    def encoder(self):
+        return self.load().encoder
+
+    def encode(self, body):
+        return self.load().encode(body)
+
+    def example(self, body):
+        return self.load().example(body)
+
+    def decode(self, ids):
+        return self.load().decode(ids)
+
+
+class TitleService:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.codec = LazyCodec(settings)
+        self.server = without_credentials(settings.model_server)
+        self._local = threading.local()  # one client per thread: a requests.Session is not shared between threads
+
+    def warm(self) -> None:
+        """Load the vocabulary now (a failure is logged; the first request tries again and reports it)."""
+        try:
+            self.codec.load()
+        except WebError as e:
+            logging.getLogger("ghsumm.webapp").warning("%s", e.message)
+
+    def _client(self, health: bool = False) -> TitleClient:
+        key = "health" if health else "client"
+        client = getattr(self._local, key, None)
+        if client is None:
+            s = self.settings
+            client = TitleClient(s.model_server, s.protocol, s.model_name, codec=self.codec,
+                                 timeout=min(3.0, s.model_timeout) if health else s.model_timeout,
+                                 retries=0 if health else s.model_retries, backoff=0.2)
+            setattr(self._local, key, client)
+        return client
+
+    def _error(self, e: Exception) -> WebError:
+        s = self.settings
+        if isinstance(e, ServerDown):
+            return WebError(503, "The model server (%s) is down or not answering in time, so no title can be made "
+                            "right now. Try again in a minute." % self.server, "model_unavailable")
+        if isinstance(e, ModelNotFound):
+            return WebError(503, "The model server (%s) does not serve a model named %r (yet)."
+                            % (self.server, s.model_name), "model_not_found")
+        return WebError(502, "The model server (%s) answered with an error: %s" % (self.server, str(e)[:300]),
+                        "model_error")
+
+    def input_report(self, body: str) -> dict:
+        """How much of the body the model reads: words and subwords, and whether the body was cut."""
+        cut_chars = len(body) > MAX_BODY_CHARS
+        cleaned = clean_body(body[:MAX_BODY_CHARS], max_words=0)
+        words = cleaned.split(" ") if cleaned else []
+        read = words[:MAX_BODY_WORDS]
+        n_ids = len(self.codec.encoder.encode(" ".join(read)))
+        max_ids = self.settings.max_input_ids - 1  # the last one is EOS
+        truncated = cut_chars or len(words) > MAX_BODY_WORDS or n_ids > max_ids
+        report = {"truncated": truncated, "words": len(words), "words_read": len(read),
+                  "subwords_read": min(n_ids, max_ids), "max_subwords": max_ids, "chars": len(body)}
+        if truncated:
+            if n_ids > max_ids:
+                read_part = "its first %d subwords (about its first %d words)" % (
+                    max_ids, max(1, round(len(read) * max_ids / n_ids)))
+            else:
+                read_part = "its first %d words" % len(read)
+            total = "%s characters" % format(len(body), ",") if cut_chars else "%s words" % format(len(words), ",")
+            report["notice"] = ("This issue is long (%s after cleaning): the model read only %s; the rest was cut."
+                                % (total, read_part))
+        return report
+
+    def generate(self, body: str) -> dict:
+        start = time.perf_counter()
+        report = self.input_report(body)
+        try:
+            title = self._client().generate(body[:MAX_BODY_CHARS])
+        except WebError:
+            raise
+        except (ServerDown, ModelNotFound, BadResponse) as e:
+            raise self._error(e) from None
+        return {"title": title.title, "score": title.score, "model_version": title.model_version,
+                "elapsed_ms": round((time.perf_counter() - start) * 1000, 1), "input": report,
+                "truncated": report["truncated"], "notice": report.get("notice", "")}
+
+    def health(self) -> dict:
+        s = self.settings
+        out = {"model_server": self.server, "protocol": s.protocol, "model_name": s.model_name, "reachable": False,
+               "versions": [], "version": None, "vocab_loaded": self.codec.loaded}
+        try:
+            status = self._client(health=True).status()
+        except (ServerDown, ModelNotFound, BadResponse) as e:
+            out["error"] = self._error(e).message
+            return out
+        out["reachable"] = True
+        out["versions"] = [{"version": int(v["version"]) if str(v.get("version", "")).isdigit() else v.get("version"),
+                            "state": v.get("state")} for v in status]
+        available = [v["version"] for v in out["versions"]
+                     if v["state"] == "AVAILABLE" and isinstance(v["version"], int)]
+        out["version"] = max(available) if available else None
+        if out["version"] is None:
+            out["error"] = "The model server (%s) has no version of %r available." % (self.server, s.model_name)
+        return out
