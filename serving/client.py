@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import collections
+import os
+import re
 import time
 
 import requests
@@ -75,6 +77,33 @@ class Codec:
             if i != PAD_ID:
                 out.append(i)
         return self.encoder.decode(out)
+
+
+_VOCAB = re.compile(r"^vocab\..*\.subwords$")
+
+
+def find_vocab(model_base_path: str) -> str | None:
+    """assets.extra/vocab.*.subwords of the newest numbered version under model_base_path that has one."""
+    if "://" in model_base_path:
+        import tensorflow as tf
+        listdir, isdir, join = tf.io.gfile.listdir, tf.io.gfile.isdir, lambda *p: "/".join(x.rstrip("/") for x in p)
+    else:
+        listdir, isdir, join = os.listdir, os.path.isdir, os.path.join
+    try:
+        names = [d.rstrip("/") for d in listdir(model_base_path)]
+        versions = sorted((int(d) for d in names if d.isdigit()), reverse=True)
+    except (OSError, ValueError):
+        return None
+    for v in versions:
+        extra = join(model_base_path, str(v), "assets.extra")
+        try:
+            names = listdir(extra) if isdir(extra) else []
+        except OSError:
+            continue
+        for name in sorted(names):
+            if _VOCAB.match(name.rstrip("/")):
+                return join(extra, name.rstrip("/"))
+    return None
 
 
 def rest_predict_body(examples: list[bytes]) -> dict:

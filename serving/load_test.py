@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 from serving import tiny_model
-from serving.client import Codec, rest_predict_body
+from serving.client import Codec, find_vocab, rest_predict_body
 
 LOCUSTFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locustfile.py")
 
@@ -84,14 +84,9 @@ def main(argv=None) -> int:
     server = None
     if a.model_base_path:
         from serving.launch import ServerProcess
+        a.vocab = a.vocab or find_vocab(a.model_base_path)
         if not a.vocab:
-            versions = sorted((int(v) for v in os.listdir(a.model_base_path) if v.isdigit()), reverse=True)
-            extra = os.path.join(a.model_base_path, str(versions[0]), "assets.extra") if versions else ""
-            vocabs = [os.path.join(extra, f) for f in sorted(os.listdir(extra))
-                      if f.endswith(".subwords")] if extra and os.path.isdir(extra) else []
-            if not vocabs:
-                p.error(f"no version with assets.extra/*.subwords under {a.model_base_path}: give --vocab")
-            a.vocab = vocabs[0]
+            p.error(f"no version with assets.extra/vocab.*.subwords under {a.model_base_path}: give --vocab")
         os.makedirs(a.out, exist_ok=True)
         server = ServerProcess(a.model_base_path, a.model_name, log_path=os.path.join(a.out, "server.log")).start()
         a.host = server.rest_url

@@ -8,13 +8,11 @@ numbered version of GHSUMM_MODEL_BASE_PATH that has assets.extra/vocab.*.subword
 from __future__ import annotations
 
 import logging
-import os
-import re
 import threading
 import time
 
 from data.clean import MAX_BODY_WORDS, clean_body
-from serving.client import BadResponse, Codec, ModelNotFound, ServerDown, TitleClient
+from serving.client import BadResponse, Codec, ModelNotFound, ServerDown, TitleClient, find_vocab
 from webapp.config import Settings, without_credentials
 from webapp.errors import WebError
 
@@ -22,31 +20,6 @@ from webapp.errors import WebError
 # and max_input_ids subwords, a few thousand characters, so this bounds the work without changing what it reads
 # for any real issue (and if it does, the page says the body was cut).
 MAX_BODY_CHARS = 100_000
-_VOCAB = re.compile(r"^vocab\..*\.subwords$")
-
-
-def find_vocab(model_base_path: str) -> str | None:
-    """assets.extra/vocab.*.subwords of the newest numbered version under model_base_path that has one."""
-    if "://" in model_base_path:
-        import tensorflow as tf
-        listdir, isdir, join = tf.io.gfile.listdir, tf.io.gfile.isdir, lambda *p: "/".join(x.rstrip("/") for x in p)
-    else:
-        listdir, isdir, join = os.listdir, os.path.isdir, os.path.join
-    try:
-        names = [d.rstrip("/") for d in listdir(model_base_path)]
-        versions = sorted((int(d) for d in names if d.isdigit()), reverse=True)
-    except (OSError, ValueError):
-        return None
-    for v in versions:
-        extra = join(model_base_path, str(v), "assets.extra")
-        try:
-            names = listdir(extra) if isdir(extra) else []
-        except OSError:
-            continue
-        for name in sorted(names):
-            if _VOCAB.match(name.rstrip("/")):
-                return join(extra, name.rstrip("/"))
-    return None
 
 
 class LazyCodec:
