@@ -5,6 +5,9 @@
     python -m pipeline run --local [--<parameter> VALUE ...]   the whole pipeline on this machine (kfp.local)
     python -m pipeline status [--working_dir work]           the local model server / web app still running
     python -m pipeline stop [--working_dir work]             stop them
+    python -m pipeline submit --host URL [--token T] [--experiment NAME] [--run_name NAME] [--schedule CRON]
+                              [--param key=value ...]        compile and submit to a KFP cluster (pipeline/submit.py:
+                                                             where the token comes from)
 
 Every pipeline parameter is a flag of `run` (python -m pipeline run --help lists them with their defaults).
 A run ends with the model server (and web app) running on localhost and a summary; exit 0 when it succeeded.
@@ -58,6 +61,10 @@ def parse_args(argv):
     for name in ("status", "stop"):
         p = sub.add_parser(name, help="the local model server / web app: %s" % ("list" if name == "status" else name))
         p.add_argument("--working_dir", default="work")
+    from pipeline import submit
+    p = sub.add_parser("submit", help="compile and submit to a Kubeflow Pipelines cluster (a run, or a recurring "
+                       "run with --schedule)")
+    submit.add_arguments(p)
     return parser.parse_args(argv)
 
 
@@ -66,6 +73,9 @@ def main(argv=None) -> int:
     if args.command == "compile":
         print("wrote %s" % compile_pipeline(args.output))
         return 0
+    if args.command == "submit":
+        from pipeline import submit
+        return submit.submit(args, compile_pipeline, pipeline_parameters())
     from pipeline import local
     if args.command == "run":
         params = {k: v for k, v in vars(args).items() if k not in ("command", "local", "train_retries")}

@@ -57,6 +57,14 @@ def render(model_name: str, model_base_path: str, run: str = "", image: str = DE
         "env": env,
         "volumeMounts": mounts,
     }
+    return deployment_and_service(name, labels, container, volumes, replicas,
+                                  [{"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT},
+                                   {"name": "rest", "port": REST_PORT, "targetPort": REST_PORT}])
+
+
+def deployment_and_service(name: str, labels: dict, container: dict, volumes: list, replicas: int,
+                           service_ports: list[dict]) -> list[dict]:
+    """A Deployment running one container and a ClusterIP Service in front of it, both named `name`."""
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
@@ -67,9 +75,7 @@ def render(model_name: str, model_base_path: str, run: str = "", image: str = DE
     service = {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"type": "ClusterIP", "selector": labels,
-                 "ports": [{"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT},
-                           {"name": "rest", "port": REST_PORT, "targetPort": REST_PORT}]},
+        "spec": {"type": "ClusterIP", "selector": labels, "ports": service_ports},
     }
     return [deployment, service]
 

@@ -13,7 +13,7 @@ need credentials: gcp_secret mounts a service-account key, as serving/k8s.py doe
 """
 from __future__ import annotations
 
-from serving.k8s import apply, k8s_name, to_yaml  # noqa: F401  (re-exported: one way to apply manifests)
+from serving.k8s import apply, deployment_and_service, k8s_name, to_yaml  # noqa: F401  (apply, to_yaml re-exported: one way to apply manifests)
 
 PORT, SERVICE_PORT = 8080, 80
 DEFAULT_IMAGE = "ghsumm-app:latest"
@@ -61,17 +61,5 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
         "env": env,
         "volumeMounts": mounts,
     }
-    deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [container], "volumes": volumes}}},
-    }
-    service = {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"type": "ClusterIP", "selector": labels,
-                 "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": PORT}]},
-    }
-    return [deployment, service]
+    return deployment_and_service(name, labels, container, volumes, replicas,
+                                  [{"name": "http", "port": SERVICE_PORT, "targetPort": PORT}])
