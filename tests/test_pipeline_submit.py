@@ -1,0 +1,239 @@
+"""`python -m pipeline submit` against a local recording endpoint that answers like the KFP v2beta1 REST API as
+far as kfp.Client needs (healthz, experiments list/create, runs, recurring runs), plus an OAuth token endpoint and a
+fake GCE metadata server on the same port for the service-account key file and metadata-server token paths (no
+network: the key file's token_uri and GCE_METADATA_HOST/IP point here). No cluster is reachable here."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.conftest import REPO
+
+TOKEN = "s3cr3t-kfp-token-0123456789"
+META_TOKEN = "m3tadata-access-token-9876"
+SA_TOKEN = "sa-access-token-5555"
+
+
+class Recorder(BaseHTTPRequestHandler):
+    requests = []  # (method, path, headers (lower-case names), json body or None), reset per test
+    experiments = {}
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, body, status=200, headers=()):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = parse_qs(raw.decode())
+        Recorder.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        return urlparse(self.path), body
+
+    def do_GET(self):
+        url, _ = self._record()
+        flavor = [("Metadata-Flavor", "Google")]
+        if url.path == "/apis/v2beta1/healthz":
+            return self._answer({"multi_user": False})
+        if url.path == "/apis/v2beta1/experiments":
+            name = json.loads(parse_qs(url.query)["filter"][0])["predicates"][0]["stringValue"]
+            found = [e for e in Recorder.experiments.values() if e["display_name"] == name]
+            return self._answer({"experiments": found, "total_size": len(found)} if found else {})
+        if url.path in ("/", "/computeMetadata/v1/"):  # google-auth's metadata-server probe
+            return self._answer({}, headers=flavor)
+        if url.path.startswith("/computeMetadata/v1/instance/service-accounts/default"):
+            if url.path.endswith("/token"):
+                return self._answer({"access_token": META_TOKEN, "expires_in": 3600, "token_type": "Bearer"},
+                                    headers=flavor)
+            return self._answer({"email": "vm@example.iam.gserviceaccount.com", "scopes": [
+                "https://www.googleapis.com/auth/cloud-platform"], "aliases": ["default"]}, headers=flavor)
+        self._answer({"error": "not recorded: %s" % url.path}, status=404)
+
+    def do_POST(self):
+        url, body = self._record()
+        if url.path == "/apis/v2beta1/experiments":
+            exp = {"experiment_id": "exp-%d" % (len(Recorder.experiments) + 1), "display_name": body["display_name"]}
+            Recorder.experiments[exp["experiment_id"]] = exp
+            return self._answer(exp)
+        if url.path == "/apis/v2beta1/runs":
+            return self._answer({"run_id": "run-1", "display_name": body.get("display_name"),
+                                 "experiment_id": body.get("experiment_id"), "state": "PENDING"})
+        if url.path == "/apis/v2beta1/recurringruns":
+            return self._answer({"recurring_run_id": "rr-1", "display_name": body.get("display_name"),
+                                 "experiment_id": body.get("experiment_id"), "mode": "ENABLE"})
+        if url.path == "/oauth2/token":  # a service-account key file's token_uri
+            return self._answer({"access_token": SA_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+        self._answer({"error": "not recorded: %s" % url.path}, status=404)
+
+
+@pytest.fixture(scope="module")
+def kfp_endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def submit(kfp_endpoint, tmp_path):
+    """Runs `python -m pipeline submit --host <endpoint> ...` with a clean auth environment; returns (proc,
+    the requests the endpoint received)."""
+    def go(*args, env=None):
+        Recorder.requests = []
+        Recorder.experiments = {}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "GHSUMM_KFP", "KF_PIPELINES",
+                                                                          "GOOGLE_APPLICATION", "GCE_METADATA"))}
+        base.update(HOME=str(tmp_path), NO_GCE_CHECK="true")  # HOME: no ~/.config/kfp/context.json
+        base.update(env or {})
+        proc = subprocess.run([sys.executable, "-m", "pipeline", "submit", "--host", kfp_endpoint, *args], cwd=REPO,
+                              env=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        return proc, list(Recorder.requests)
+    return go
+
+
+def _calls(reqs, method, path):
+    return [r for r in reqs if r[0] == method and urlparse(r[1]).path == path]
+
+
+def _auth(reqs):
+    return {r[2].get("authorization") for r in reqs if r[1].startswith("/apis/")}
+
+
+def test_run_carries_spec_parameters_and_bearer_token(submit):
+    proc, reqs = submit("--token", TOKEN, "--experiment", "nightly", "--run_name", "try-1",
+                        "--param", "train_steps=50", "--param", "deploy_webapp=false", "--param", "data=gs://b/x.csv")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run,) = _calls(reqs, "POST", "/apis/v2beta1/runs")
+    body = run[3]
+    assert body["pipeline_spec"]["pipelineInfo"]["name"] == "gh-summ"
+    assert "train" in json.dumps(body["pipeline_spec"]["root"])
+    assert body["runtime_config"]["parameters"] == {"train_steps": 50, "deploy_webapp": "false", "data": "gs://b/x.csv"}
+    assert body["display_name"] == "try-1"
+    # the experiment was looked up by name, then created
+    (created,) = _calls(reqs, "POST", "/apis/v2beta1/experiments")
+    assert created[3]["display_name"] == "nightly" and body["experiment_id"] == "exp-1"
+    assert _auth(reqs) == {"Bearer " + TOKEN}
+    assert "auth: --token" in proc.stdout and "run run-1" in proc.stdout
+    assert TOKEN not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("env_name", ["KFP_TOKEN", "GHSUMM_KFP_TOKEN"])
+def test_token_from_the_environment(submit, env_name):
+    proc, reqs = submit(env={env_name: TOKEN})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _calls(reqs, "POST", "/apis/v2beta1/runs")
+    assert _auth(reqs) == {"Bearer " + TOKEN}
+    assert "auth: environment variable %s" % env_name in proc.stdout
+    assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_no_token_submits_without_auth(submit):
+    proc, reqs = submit()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run,) = _calls(reqs, "POST", "/apis/v2beta1/runs")
+    assert run[3]["runtime_config"].get("parameters", {}) == {}  # the pipeline's defaults
+    assert _auth(reqs) == {None}
+    assert "without auth" in proc.stdout
+
+
+def test_schedule_creates_a_recurring_run(submit):
+    proc, reqs = submit("--token", TOKEN, "--schedule", "0 3 * * 1", "--run_name", "weekly",
+                        "--param", "train_steps=1000")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not _calls(reqs, "POST", "/apis/v2beta1/runs")
+    (job,) = _calls(reqs, "POST", "/apis/v2beta1/recurringruns")
+    body = job[3]
+    assert body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * 1"  # 5 fields -> KFP's 6 (second 0)
+    assert body["display_name"] == "weekly" and body["mode"] == "ENABLE" and body["experiment_id"] == "exp-1"
+    assert body["pipeline_spec"]["pipelineInfo"]["name"] == "gh-summ"
+    assert body["runtime_config"]["parameters"] == {"train_steps": 1000}
+    assert _auth(reqs) == {"Bearer " + TOKEN}
+    assert "recurring run rr-1" in proc.stdout
+    assert TOKEN not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("param", ["github_token=ghp_abcdef123456", "GITHUB_TOKEN=ghp_abcdef123456"])
+def test_github_token_is_refused(submit, param):
+    proc, reqs = submit("--param", param)
+    assert proc.returncode == 2
+    assert "GitHub token is never a pipeline parameter" in proc.stderr
+    assert "ghp_abcdef123456" not in proc.stdout + proc.stderr
+    assert not reqs  # nothing was sent
+
+
+@pytest.mark.parametrize("param, message", [("no_such=1", "unknown pipeline parameter"),
+                                            ("train_steps=many", "not a int"),
+                                            ("deploy_webapp=yes", "'true' or 'false'"),
+                                            ("train_steps", "KEY=VALUE")])
+def test_bad_params_fail_before_submitting(submit, param, message):
+    proc, reqs = submit("--param", param)
+    assert proc.returncode == 2 and message in proc.stderr and not reqs
+
+
+def test_token_from_a_service_account_key_file(submit, kfp_endpoint, tmp_path):
+    """A fake key (a fresh RSA key) whose token_uri is the local endpoint: google-auth signs a JWT assertion and
+    exchanges it there for an access token, which goes out as the bearer token."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    key = tmp_path / "sa.json"
+    key.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k1",
+                               "private_key": pem, "client_email": "kfp@p.iam.gserviceaccount.com",
+                               "client_id": "1", "token_uri": kfp_endpoint + "/oauth2/token"}))
+    proc, reqs = submit(env={"GOOGLE_APPLICATION_CREDENTIALS": str(key)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (grant,) = _calls(reqs, "POST", "/oauth2/token")
+    assert grant[3]["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    assert _auth(reqs) == {"Bearer " + SA_TOKEN}
+    assert "key file %s (access token, cloud-platform scope)" % key in proc.stdout
+    assert SA_TOKEN not in proc.stdout + proc.stderr and pem not in proc.stdout + proc.stderr
+
+
+def test_token_from_the_metadata_server(submit, kfp_endpoint):
+    host = kfp_endpoint.split("//")[1]
+    proc, reqs = submit(env={"NO_GCE_CHECK": "false", "GCE_METADATA_IP": host, "GCE_METADATA_HOST": host})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any(r[1].startswith("/computeMetadata/v1/instance/service-accounts/default") for r in reqs)
+    assert _auth(reqs) == {"Bearer " + META_TOKEN}
+    assert "auth: GCE metadata server (access token)" in proc.stdout
+    assert META_TOKEN not in proc.stdout + proc.stderr
+
+
+def test_no_metadata_server_is_found_quickly(submit):
+    """Off Google Cloud the probe gives up at once (here: a closed port) and the run goes without auth."""
+    start = time.time()
+    proc, reqs = submit(env={"NO_GCE_CHECK": "false", "GCE_METADATA_IP": "127.0.0.1:9"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _auth(reqs) == {None} and "without auth" in proc.stdout
+    assert time.time() - start < 30
+
+
+def test_unreachable_host_fails_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "GHSUMM_KFP", "GOOGLE_APPLICATION"))}
+    env.update(HOME=str(tmp_path), NO_GCE_CHECK="true")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "submit", "--host", "http://127.0.0.1:9", "--token",
+                           TOKEN], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert "submit: failed against http://127.0.0.1:9" in proc.stderr and "Traceback" not in proc.stderr
+    assert TOKEN not in proc.stdout + proc.stderr
