@@ -71,12 +71,7 @@ def throughput(make_client, bodies) -> float:
 def main() -> int:
     import tensorflow as tf
     work = tempfile.mkdtemp(prefix="ghsumm-bench-serving-")
-    export_dir, vocab = os.environ.get("GHSUMM_BENCH_EXPORT"), os.environ.get("GHSUMM_BENCH_VOCAB")
-    if not (export_dir and vocab):
-        print("serving benchmark: training a tiny model in %s (~1.5 min)" % work, flush=True)
-        export_dir, vocab = tiny_model.build_tiny_model(os.path.join(work, "tiny"))
-    base = os.path.join(work, "models")
-    tiny_model.publish_version(export_dir, base, 1)
+    export_dir, vocab, base = tiny_model.model_for_benchmark(work, "serving")
     bodies = tiny_model.sample_bodies(1000, ISSUES)
     codec = Codec(vocab)
 

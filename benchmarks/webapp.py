@@ -134,12 +134,7 @@ def report(label: str, times: dict) -> float:
 
 def main() -> int:
     work = tempfile.mkdtemp(prefix="ghsumm-bench-webapp-")
-    export_dir, vocab = os.environ.get("GHSUMM_BENCH_EXPORT"), os.environ.get("GHSUMM_BENCH_VOCAB")
-    if not (export_dir and vocab):
-        print("web app benchmark: training a tiny model in %s (~1.5 min)" % work, flush=True)
-        export_dir, vocab = tiny_model.build_tiny_model(os.path.join(work, "tiny"))
-    base = os.path.join(work, "models")
-    tiny_model.publish_version(export_dir, base, 1)
+    export_dir, vocab, base = tiny_model.model_for_benchmark(work, "web app")
     bodies = tiny_model.sample_bodies(1000, ISSUES)
     codec = Codec(vocab)
     with ServerProcess(base, log_path=os.path.join(work, "server.log")) as server:

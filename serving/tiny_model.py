@@ -13,6 +13,7 @@ import csv
 import os
 import shutil
 import subprocess
+import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(REPO, "data", "sample", "github_issues.csv")
@@ -61,6 +62,27 @@ def build_tiny_model(work_dir: str, rows: int = 300, train_steps: int = 5) -> tu
     data_dir = os.path.join(work_dir, "data")
     preprocess.run(["--input", issues, "--output_dir", data_dir, "--train_shards", "2"])
     return train_and_export(data_dir, work_dir, train_steps), os.path.join(data_dir, VOCAB_NAME)
+
+
+_built_for_benchmarks: tuple[str, str] | None = None
+
+
+def model_for_benchmark(work_dir: str, label: str) -> tuple[str, str, str]:
+    """(export dir, vocabulary, base path holding it as version 1) for a benchmark: $GHSUMM_BENCH_EXPORT and
+    $GHSUMM_BENCH_VOCAB when set, else a tiny model trained once per process (`python -m benchmarks` runs
+    several benchmarks: they share it)."""
+    global _built_for_benchmarks
+    export_dir, vocab = os.environ.get("GHSUMM_BENCH_EXPORT"), os.environ.get("GHSUMM_BENCH_VOCAB")
+    if not (export_dir and vocab):
+        if _built_for_benchmarks is None:
+            tiny = tempfile.mkdtemp(prefix="ghsumm-bench-tiny-model-")
+            print("%s benchmark: training a tiny model in %s (~1.5 min, once per run of the benchmarks)"
+                  % (label, tiny), flush=True)
+            _built_for_benchmarks = build_tiny_model(tiny)
+        export_dir, vocab = _built_for_benchmarks
+    base = os.path.join(work_dir, "models")
+    publish_version(export_dir, base, 1)
+    return export_dir, vocab, base
 
 
 def publish_version(export_dir: str, base_path: str, version: int) -> str:
