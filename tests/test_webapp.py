@@ -1,6 +1,7 @@
 """webapp/: every route and error through Flask's test client, against the real model server (the tiny
 SavedModel, REST and gRPC) or a stub model server, and PyGithub against a small local HTTP server that answers
 like the GitHub API (tests/github_api_stub.py). The browser test is test_webapp_browser.py."""
+import contextlib
 import json
 import logging
 import os
@@ -236,19 +237,25 @@ def test_model_server_down_is_503_with_a_message(webapp_config):
     assert c.get("/").status_code == 200  # the page itself still answers (and says so: the browser test)
 
 
-def test_model_server_timing_out_is_503(webapp_config):
-    silent = socket.socket()  # accepts connections (the kernel's backlog), never answers
+@contextlib.contextmanager
+def silent_server():
+    """The URL of a socket that accepts connections (the kernel's backlog) and never answers."""
+    silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     try:
-        c = create_app(dict(webapp_config, model_server="http://127.0.0.1:%d" % silent.getsockname()[1],
-                            model_timeout=1)).test_client()
+        yield "http://127.0.0.1:%d" % silent.getsockname()[1]
+    finally:
+        silent.close()
+
+
+def test_model_server_timing_out_is_503(webapp_config):
+    with silent_server() as url:
+        c = create_app(dict(webapp_config, model_server=url, model_timeout=1)).test_client()
         start = time.time()
         r = c.post("/api/summarize", json={"body": BODY})
         assert r.status_code == 503 and "not answering in time" in r.get_json()["error"]
         assert time.time() - start < 10
-    finally:
-        silent.close()
 
 
 def test_unknown_model_is_503_and_bad_model_answer_is_502(webapp_config, stub_model_server):
@@ -378,17 +385,11 @@ def test_github_unreachable_or_slow_is_502(webapp_config):
     c = create_app(dict(webapp_config, github_api_url=dead)).test_client()
     r = c.post("/api/summarize", json={"url": "https://github.com/octo/hello/issues/1"})
     assert r.status_code == 502 and "could not be reached" in r.get_json()["error"]
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)
-    try:
-        c = create_app(dict(webapp_config, github_api_url="http://127.0.0.1:%d" % silent.getsockname()[1],
-                            github_timeout=1)).test_client()
+    with silent_server() as url:
+        c = create_app(dict(webapp_config, github_api_url=url, github_timeout=1)).test_client()
         start = time.time()
         r = c.post("/api/summarize", json={"url": "https://github.com/octo/hello/issues/1"})
         assert r.status_code == 502 and "timed out" in r.get_json()["error"] and time.time() - start < 10
-    finally:
-        silent.close()
 
 
 def test_the_token_never_appears_in_responses_pages_or_logs(github, caplog):
