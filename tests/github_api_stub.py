@@ -8,10 +8,22 @@ depend on github.com or its rate limit).
         Github(base_url=api.url, ...)                  # PyGithub talks to it as to api.github.com
         api.requests                                   # [(method, path, headers dict)] it received
 
-It implements only GET /repos/{owner}/{repo}/issues/{number} (what the web app reads), with GitHub's answer
-shapes: the issue object (pull requests carry a "pull_request" member), 404 {"message": "Not Found"} for
-unknown issues and private repositories alike, the primary rate limit as 403 + X-RateLimit-Remaining: 0 +
-X-RateLimit-Reset (epoch seconds), or a secondary one as 429 + Retry-After.
+        # for the ingester (data/ingest.py): listing, a rate-limit budget, failures
+        api.add_issue("octo", "hello", 8, "t", "b", created_at="2024-03-01T00:00:00Z")
+        api.add_repo("octo", "empty")                  # a repository without issues (unknown ones: 404)
+        api.set_rate_limit(limit=5, reset_in=2)        # 5 requests, then 403 until the window resets
+        api.fail_next(2, status=502)                   # the next 2 requests answer 502 (429: + Retry-After)
+        api.fail_after_page(2, status=500)             # list pages after page 2 fail until fail_after_page(None)
+        api.hold_after_page(2); ...; api.release()     # list pages after page 2 wait until release()
+
+It implements GET /repos/{owner}/{repo}/issues/{number} (what the web app reads) and GET
+/repos/{owner}/{repo}/issues (the list the ingester pages through: state, since (on updated_at), sort
+(created|updated), direction, per_page (default 30, at most 100), page, a Link header with rel="next", "last",
+"first", "prev" as GitHub sends), with GitHub's answer shapes: the issue object (pull requests carry a
+"pull_request" member), 404 {"message": "Not Found"} for unknown issues and private repositories alike, the
+primary rate limit as 403 + X-RateLimit-Remaining: 0 + X-RateLimit-Reset (epoch seconds), or a secondary one
+as 429 + Retry-After. Every answer carries X-RateLimit-Limit/-Remaining/-Used/-Reset/-Resource; the budget
+(5000 an hour unless set_rate_limit() says otherwise) counts down with each answered request.
 """
 from __future__ import annotations
 
@@ -19,12 +31,14 @@ import http.server
 import json
 import threading
 import time
+import urllib.parse
 
 DOCS = "https://docs.github.com/rest"
 
 
 def issue_json(base_url: str, owner: str, repo: str, number: int, title: str, body: str | None,
-               pull_request: bool = False, html_host: str = "github.com") -> dict:
+               pull_request: bool = False, html_host: str = "github.com", created_at: str = "2024-01-02T03:04:05Z",
+               updated_at: str | None = None) -> dict:
     """An issue object with the fields GitHub's REST API returns (abridged: the ones clients read)."""
     api = "%s/repos/%s/%s" % (base_url, owner, repo)
     obj = {
@@ -35,7 +49,7 @@ def issue_json(base_url: str, owner: str, repo: str, number: int, title: str, bo
         "id": 1000000 + number, "node_id": "I_kwDOstub%d" % number, "number": number, "title": title,
         "user": {"login": "octocat", "id": 1, "type": "User", "site_admin": False},
         "labels": [], "state": "open", "locked": False, "assignee": None, "assignees": [], "milestone": None,
-        "comments": 0, "created_at": "2024-01-02T03:04:05Z", "updated_at": "2024-01-02T03:04:05Z",
+        "comments": 0, "created_at": created_at, "updated_at": updated_at or created_at,
         "closed_at": None, "author_association": "NONE", "body": body,
         "reactions": {"url": "%s/issues/%d/reactions" % (api, number), "total_count": 0},
     }
@@ -52,6 +66,13 @@ class GitHubApiStub:
         self.overrides: dict[str, tuple] = {}
         self.everything: tuple | None = None
         self.requests: list[tuple[str, str, dict]] = []
+        self.lock = threading.Lock()
+        self.set_rate_limit(limit=5000, reset_in=3600)
+        self.failures: list[tuple] = []           # fail_next(): (status, body, headers), one per request
+        self.fail_after: tuple | None = None      # fail_after_page(): (page, status)
+        self.hold_after: int | None = None        # hold_after_page()
+        self.released = threading.Event()
+        self.empty_repos: set[str] = set()        # add_repo(): repositories that exist without issues
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -62,10 +83,17 @@ class GitHubApiStub:
 
             def do_GET(self):
                 stub.requests.append(("GET", self.path, dict(self.headers.items())))
-                path = self.path.split("?", 1)[0]
-                status, body, headers = stub.everything or stub.overrides.get(path) or (
+                path, _, query = self.path.partition("?")
+                params = dict(urllib.parse.parse_qsl(query))
+                listing = path.count("/") == 4 and path.startswith("/repos/") and path.endswith("/issues")
+                if listing and stub.hold_after is not None and int(params.get("page", 1)) > stub.hold_after:
+                    stub.released.wait(30)
+                status, body, headers = stub.everything or stub._failure(listing, params) or stub._limited() or \
+                    stub.overrides.get(path) or (stub._list(path, params) if listing else None) or (
                     (200, stub.issues[path], {}) if path in stub.issues else
                     (404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}))
+                if not stub.everything:
+                    headers = dict(stub._count(), **headers)
                 if callable(body):
                     body = body()
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
@@ -83,10 +111,16 @@ class GitHubApiStub:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def add_issue(self, owner: str, repo: str, number: int, title: str, body: str | None,
-                  pull_request: bool = False) -> dict:
-        obj = issue_json(self.url, owner, repo, number, title, body, pull_request, self.html_host)
+                  pull_request: bool = False, created_at: str = "2024-01-02T03:04:05Z",
+                  updated_at: str | None = None) -> dict:
+        obj = issue_json(self.url, owner, repo, number, title, body, pull_request, self.html_host, created_at,
+                         updated_at)
         self.issues["/repos/%s/%s/issues/%d" % (owner, repo, number)] = obj
         return obj
+
+    def add_repo(self, owner: str, repo: str):
+        """A repository without issues (its list is [], not 404)."""
+        self.empty_repos.add("/repos/%s/%s/issues" % (owner, repo))
 
     def respond(self, path: str, status: int, body, headers: dict | None = None, content_type: str | None = None):
         """Answer `path` with this status and body (a dict is sent as JSON, a str as is)."""
@@ -109,11 +143,105 @@ class GitHubApiStub:
                                 "X-RateLimit-Reset": str(reset), "X-RateLimit-Resource": "core"})
         return reset
 
+    def set_rate_limit(self, limit: int = 60, remaining: int | None = None, reset_in: float = 3600) -> int:
+        """A primary rate-limit budget: `remaining` (default: limit) answered requests until the reset, then 403
+        + X-RateLimit-Remaining: 0 until it (epoch seconds, returned); after the reset a new window of `limit`."""
+        with self.lock:
+            self.limit, self.window = limit, reset_in
+            self.remaining = limit if remaining is None else remaining
+            self.reset_at = int(time.time() + reset_in)
+        return self.reset_at
+
+    def fail_next(self, n: int, status: int = 502, retry_after: int = 1):
+        """The next n requests answer `status` (a 429 is a secondary rate limit, with Retry-After)."""
+        if status == 429:
+            failure = (429, {"message": "You have exceeded a secondary rate limit. Please wait a few minutes "
+                             "before you try again.", "documentation_url": DOCS}, {"Retry-After": str(retry_after)})
+        else:
+            failure = (status, {"message": "Server Error"} if status >= 500 else {"message": "Error"}, {})
+        with self.lock:
+            self.failures += [failure] * n
+
+    def fail_after_page(self, page: int | None, status: int = 500):
+        """List requests for pages after `page` answer `status` until fail_after_page(None)."""
+        self.fail_after = None if page is None else (page, status)
+
+    def hold_after_page(self, page: int | None):
+        """List requests for pages after `page` wait (at most 30 s) until release()."""
+        self.released.clear()
+        self.hold_after = page
+
+    def release(self):
+        self.hold_after = None
+        self.released.set()
+
+    def _failure(self, listing: bool, params: dict):
+        with self.lock:
+            if self.failures:
+                return self.failures.pop(0)
+        if listing and self.fail_after and int(params.get("page", 1)) > self.fail_after[0]:
+            return (self.fail_after[1], {"message": "Server Error"}, {})
+        return None
+
+    def _limits(self) -> dict:
+        return {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
+                "X-RateLimit-Used": str(self.limit - self.remaining), "X-RateLimit-Reset": str(self.reset_at),
+                "X-RateLimit-Resource": "core"}
+
+    def _limited(self):
+        """The primary rate limit's 403 while the budget is spent (a new window once the reset has passed)."""
+        with self.lock:
+            if time.time() >= self.reset_at:
+                self.remaining, self.reset_at = self.limit, int(time.time() + self.window)
+            if self.remaining > 0:
+                return None
+            return (403, {"message": "API rate limit exceeded for 127.0.0.1. (But here's the good news: "
+                          "Authenticated requests get a higher rate limit.)", "documentation_url": DOCS},
+                    self._limits())
+
+    def _count(self) -> dict:
+        """Spends one request of the budget (not for a refused one); the X-RateLimit-* headers after it."""
+        with self.lock:
+            if self.remaining > 0:
+                self.remaining -= 1
+            return self._limits()
+
+    def _list(self, path: str, params: dict):
+        """GET /repos/{owner}/{repo}/issues: issues and pull requests of the repository, filtered, sorted, paged."""
+        prefix = path + "/"
+        items = [o for p, o in self.issues.items() if p.startswith(prefix)]
+        if not items and path not in self.empty_repos:
+            return None  # no such repository (or a private one): 404, as GitHub answers
+        state = params.get("state", "open")
+        if state != "all":
+            items = [o for o in items if o["state"] == state]
+        if "since" in params:
+            items = [o for o in items if o["updated_at"] >= params["since"]]
+        key = "updated_at" if params.get("sort") == "updated" else "created_at"
+        items.sort(key=lambda o: (o[key], o["number"]), reverse=params.get("direction", "desc") == "desc")
+        per_page = min(int(params.get("per_page", 30)), 100)
+        page = int(params.get("page", 1))
+        last = max(1, -(-len(items) // per_page))
+        links = []
+
+        def link(n, rel):
+            q = urllib.parse.urlencode(dict(params, page=n))
+            links.append('<%s%s?%s>; rel="%s"' % (self.url, path, q, rel))
+        if page > 1:
+            link(page - 1, "prev")
+        if page < last:
+            link(page + 1, "next")
+            link(last, "last")
+        if page > 1:
+            link(1, "first")
+        return (200, items[(page - 1) * per_page: page * per_page], {"Link": ", ".join(links)} if links else {})
+
     def start(self) -> "GitHubApiStub":
         self._thread.start()
         return self
 
     def stop(self):
+        self.release()
         self.server.shutdown()
         self.server.server_close()
 
