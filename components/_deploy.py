@@ -52,8 +52,9 @@ def _copytree(src: str, dst: str) -> None:
 
 def publish(export_dir: str, base_path: str, run_dir: str) -> dict:
     """Copies the newest version under export_dir into base_path as a new, highest version (its own number when
-    that is higher than every published one, else the next free number), so the server switches to it. Written
-    under a hidden name, then renamed. Idempotent: this run's version published before is found again."""
+    that is higher than every published one, retired ones included, else the next free number), so the server
+    switches to it. Written under a hidden name, then renamed. Idempotent: this run's version published before is
+    found again."""
     exported = versions(export_dir)
     if not exported:
         raise FileNotFoundError("no exported version under %s" % export_dir)
@@ -62,8 +63,8 @@ def publish(export_dir: str, base_path: str, run_dir: str) -> dict:
     previous = rt.read_json(os.path.join(run_dir, "steps", "serve.json"), {}) or {}
     if previous.get("source") == source and previous.get("version") in versions(base_path):
         return {"version": previous["version"], "source": source, "base_path": base_path, "new": False}
-    published = versions(base_path)
-    number = step if not published or step > published[-1] else published[-1] + 1
+    taken = sorted(versions(base_path) + versions(base_path + ".retired"))  # never reuse a rolled-back number
+    number = step if not taken or step > taken[-1] else taken[-1] + 1
     rt.makedirs(base_path)
     final = os.path.join(base_path, str(number))
     tmp = os.path.join(base_path, ".tmp-%d-%d" % (number, os.getpid()))

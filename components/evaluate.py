@@ -1,7 +1,10 @@
 """evaluate: `python -m trainer.evaluate` on the newest exported version: ROUGE against the lead baselines,
 metrics.json, report.html and gate.txt in <run dir>/eval. Returns the gate, "true" or "false" (its only output:
 the pipeline's dsl.If reads it; kfp.local 2.17.0 skips a dsl.If on a named output of a multi-output task).
-min_rouge_l > 0: the gate also asks for that ROUGE-L; baseline_metrics: a previous metrics.json to match."""
+min_rouge_l > 0: the gate also asks for that ROUGE-L; baseline_metrics: a previous metrics.json to match.
+Promotion: when a version of model_name is already served (working_dir/serving/<model_name>), it is scored on the
+same eval issues into <run dir>/eval/served/, and promote_rule decides whether the new model replaces it
+(pipeline/records.py); the decision and both scores go into eval/promotion.json and the step record."""
 from kfp import dsl
 
 from components.images import APP_IMAGE
@@ -9,10 +12,12 @@ from components.images import APP_IMAGE
 
 @dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
 def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_rouge_l: float,
-             baseline_metrics: str, start_step: str) -> str:
+             baseline_metrics: str, start_step: str, working_dir: str, model_name: str,
+             promote_rule: str) -> str:
     import os
 
     from components import _runtime as rt
+    from pipeline import records
 
     record = rt.reused(run_dir, "evaluate", start_step)
     if record:
@@ -28,7 +33,23 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
     rt.run_cli("evaluate", run_dir, args)
     gate = rt.read_text(os.path.join(out, "gate.txt")).strip()
     metrics = rt.read_json(os.path.join(out, "metrics.json"), {})
+    reasons = metrics.get("gate", {}).get("reasons", [])
+    promotion = None
+    served = records.served_to_compare(working_dir, model_name, run_dir)
+    if served:
+        version, path = served
+        served_out = os.path.join(out, "served")
+        rt.run_cli("evaluate_served", run_dir, ["-m", "trainer.evaluate", "--saved_model", path, "--data_dir",
+                                                 data_dir, "--out", served_out] +
+                   (["--max_issues", max_issues] if max_issues > 0 else []))
+        promotion = records.decide(promote_rule, metrics, rt.read_json(os.path.join(served_out, "metrics.json")),
+                                   version)
+        rt.write_json(os.path.join(out, "promotion.json"), promotion)
+        print("[evaluate] %s: %s" % ("promote" if promotion["promote"] else "do not promote", promotion["reason"]))
+        reasons = reasons + ["promotion: %s" % promotion["reason"]]
+        if not promotion["promote"]:
+            gate = "false"
     rt.record_step(run_dir, "evaluate", gate=gate, eval_dir=out, metrics_path=os.path.join(out, "metrics.json"),
                    report_path=os.path.join(out, "report.html"), rouge=metrics.get("rouge", {}),
-                   gate_reasons=metrics.get("gate", {}).get("reasons", []))
+                   gate_reasons=reasons, promotion=promotion)
     return gate

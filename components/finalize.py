@@ -39,6 +39,10 @@ def finalize(working_dir: str, run_id: str, job_name: str, status: dsl.PipelineT
         serve = steps.get("serve", {})
         if serve.get("new") and serve.get("target") == "local":
             _deploy.unpublish(serve["base_path"], serve["version"])
+            from pipeline import records
+            records.log_event(working_dir, serve["model_name"], {"event": "removed", "version": serve["version"],
+                                                                 "run_id": os.path.basename(run_dir),
+                                                                 "reason": "run %s" % state})
             rolled_back.append("removed version %s from %s" % (serve["version"], serve["base_path"]))
     if not rt.is_remote(run_dir):
         for scratch in glob.glob(os.path.join(working_dir, "serving", "*", ".tmp-*")) + \

@@ -8,7 +8,8 @@ from components.images import APP_IMAGE
 
 @dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
 def init_run(working_dir: str, run_id: str, job_name: str, start_step: str, data: str, checkpoint_dir: str,
-             train_steps: int, hparams_set: str, hparams: str, model_name: str, deploy_webapp: str) -> str:
+             train_steps: int, hparams_set: str, hparams: str, model_name: str, deploy_webapp: str,
+             promote_rule: str) -> str:
     import glob
     import os
     import time
@@ -28,6 +29,11 @@ def init_run(working_dir: str, run_id: str, job_name: str, start_step: str, data
         bad("start_step %r: must be one of %s" % (start_step, ", ".join(STEPS)))
     if deploy_webapp not in ("true", "false"):
         bad("deploy_webapp %r: must be 'true' or 'false'" % deploy_webapp)
+    from pipeline import records
+    try:
+        records.parse_rule(promote_rule)
+    except records.RecordError as e:
+        bad(str(e))
     if start_step != STEPS[0] and not run_id:
         bad("start_step %r needs run_id: the run whose earlier outputs to reuse" % start_step)
     rid = os.path.basename(run_dir)
@@ -41,7 +47,8 @@ def init_run(working_dir: str, run_id: str, job_name: str, start_step: str, data
         "job": job_name, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_step": start_step,
         "parameters": {"working_dir": working_dir, "data": data, "checkpoint_dir": checkpoint_dir,
                        "train_steps": train_steps, "hparams_set": hparams_set, "hparams": hparams,
-                       "model_name": model_name, "deploy_webapp": deploy_webapp}})
+                       "model_name": model_name, "deploy_webapp": deploy_webapp,
+                       "promote_rule": promote_rule}})
     rt.write_json(os.path.join(run_dir, "run.json"), record)
     print("run dir: %s (start step: %s)" % (run_dir, start_step))
     return run_dir

@@ -20,9 +20,12 @@ def serve(run_dir: str, working_dir: str, export_dir: str, data_dir: str, model_
     import sys
 
     from components import _deploy, _runtime as rt
+    from pipeline import records
 
     base_path = os.path.join(working_dir, "serving", model_name)
     pub = _deploy.publish(export_dir, base_path, run_dir)
+    if pub["new"]:
+        records.log_published(working_dir, model_name, run_dir, pub)
     version = pub["version"]
     print("[serve] version %s (from %s) %s %s" % (version, pub["source"], "published in" if pub["new"] else
                                                   "already in", base_path), flush=True)

@@ -8,6 +8,15 @@
     python -m pipeline submit --host URL [--token T] [--experiment NAME] [--run_name NAME] [--schedule CRON]
                               [--param key=value ...]        compile and submit to a KFP cluster (pipeline/submit.py:
                                                              where the token comes from)
+    python -m pipeline retrain --new_data FILE [--more_steps N] [--since DATE] [--old_data PATHS] [--<param> V]
+                                                             continue the served model on new data (pipeline/retrain.py)
+    python -m pipeline runs [--working_dir work]             the runs: start, duration, status, ROUGE-L, promotion
+    python -m pipeline show RUN [--working_dir work]         one run in full
+    python -m pipeline models [--working_dir work] [--model_name ghsumm]   the published versions, which is served
+    python -m pipeline rollback --version N [--working_dir work] [--model_name ghsumm]  serve version N again
+                                                             (records, promotion, rollback: pipeline/records.py)
+    python -m pipeline watch --trigger_dir DIR [--once] [--interval S] [--command run|retrain] [--host URL]
+                             [--<parameter> VALUE ...]      one run per trigger file dropped in DIR (pipeline/trigger.py)
 
 Every pipeline parameter is a flag of `run` (python -m pipeline run --help lists them with their defaults).
 A run ends with the model server (and web app) running on localhost and a summary; exit 0 when it succeeded.
@@ -65,7 +74,56 @@ def parse_args(argv):
     p = sub.add_parser("submit", help="compile and submit to a Kubeflow Pipelines cluster (a run, or a recurring "
                        "run with --schedule)")
     submit.add_arguments(p)
+    from pipeline import retrain
+    p = sub.add_parser("retrain", help="a run that continues the served model on old + new data (promoted only when "
+                       "promote_rule says so)")
+    retrain.add_arguments(p, pipeline_parameters())
+    p = sub.add_parser("runs", help="list the runs of a working dir (and the submitted ones)")
+    p.add_argument("--working_dir", default="work")
+    p = sub.add_parser("show", help="one run's record in full")
+    p.add_argument("run", help="run id (a dir under the working dir), or a submitted run's KFP id")
+    p.add_argument("--working_dir", default="work")
+    for name in ("models", "rollback"):
+        p = sub.add_parser(name, help="the published model versions" if name == "models" else
+                           "serve an earlier version again (newer ones move to <model>.retired/)")
+        p.add_argument("--working_dir", default="work")
+        p.add_argument("--model_name", default="ghsumm")
+        if name == "rollback":
+            p.add_argument("--version", type=int, required=True)
+    from pipeline import trigger
+    p = sub.add_parser("watch", help="start one pipeline run per trigger file dropped in a directory")
+    trigger.add_arguments(p, pipeline_parameters())
     return parser.parse_args(argv)
+
+
+def records_command(args) -> int:
+    from pipeline import records
+    working_dir = os.path.abspath(args.working_dir)
+    try:
+        if args.command == "runs":
+            print(records.format_runs(records.list_runs(working_dir)))
+        elif args.command == "show":
+            print(records.format_run(records.find_run(working_dir, args.run)))
+        elif args.command == "models":
+            print(records.format_models(records.models(working_dir, args.model_name),
+                                        records.served_now(working_dir, args.model_name)))
+        else:
+            event = records.rollback(working_dir, args.model_name, args.version)
+            if event["retired"] or event["restored"]:
+                print("rollback: version %d is now the highest under %s%s%s" % (
+                    args.version, records.base_path(working_dir, args.model_name),
+                    "; restored from %s" % records.retired_path(working_dir, args.model_name)
+                    if event["restored"] else "",
+                    "; retired %s" % ", ".join(map(str, event["retired"])) if event["retired"] else ""))
+            else:
+                print("rollback: version %d is already the highest: nothing to do" % args.version)
+            served = records.served_now(working_dir, args.model_name)
+            if served:
+                print("the model server %s switches to it within its poll interval" % served[1])
+    except records.RecordError as e:
+        print("%s: %s" % (args.command, e), file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv=None) -> int:
@@ -76,6 +134,14 @@ def main(argv=None) -> int:
     if args.command == "submit":
         from pipeline import submit
         return submit.submit(args, compile_pipeline, pipeline_parameters())
+    if args.command == "retrain":
+        from pipeline import retrain
+        return retrain.main(args, pipeline_parameters())
+    if args.command in ("runs", "show", "models", "rollback"):
+        return records_command(args)
+    if args.command == "watch":
+        from pipeline import trigger
+        return trigger.watch(args, pipeline_parameters())
     from pipeline import local
     if args.command == "run":
         params = {k: v for k, v in vars(args).items() if k not in ("command", "local", "train_retries")}

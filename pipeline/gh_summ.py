@@ -10,6 +10,8 @@ under one model base path, working_dir/serving/<model_name>/, which the server h
 CPU and memory, and retries with backoff (preemptible nodes); it resumes from its newest checkpoint, so a retry
 continues where the last attempt stopped. finalize always runs and writes working_dir/<run id>/status.json.
 start_step (with run_id of an earlier run) reuses that run's outputs for the steps before it.
+When a version is already served, evaluate also scores it on the same eval issues and promote_rule
+(at_least_as_good, always, never, min_improvement:X) decides whether the new model is served (pipeline/records.py).
 
 The existing artifacts (a warm-start checkpoint_dir, a preprocessed data dir as `data`) are plain path parameters,
 not dsl.importer nodes: both are optional or either-or (data is input files OR a preprocessed dir; no
@@ -59,6 +61,7 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
         eval_max_issues: int = 0,
         min_rouge_l: float = 0.0,
         baseline_metrics: str = "",
+        promote_rule: str = "at_least_as_good",
         run_load_test: str = "false",
         load_test_users: int = 4,
         load_test_time: str = "20s",
@@ -75,7 +78,7 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
             run = init_run(working_dir=working_dir, run_id=run_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                            start_step=start_step, data=data, checkpoint_dir=checkpoint_dir, train_steps=train_steps,
                            hparams_set=hparams_set, hparams=hparams, model_name=model_name,
-                           deploy_webapp=deploy_webapp)
+                           deploy_webapp=deploy_webapp, promote_rule=promote_rule)
             run.set_display_name("init run").set_caching_options(False)
             run_dir = run.output
 
@@ -99,7 +102,8 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
 
             scored = evaluate(run_dir=run_dir, export_dir=exported.output, data_dir=prep.output,
                               max_issues=eval_max_issues, min_rouge_l=min_rouge_l, baseline_metrics=baseline_metrics,
-                              start_step=start_step)
+                              start_step=start_step, working_dir=working_dir, model_name=model_name,
+                              promote_rule=promote_rule)
             scored.set_display_name("evaluate")
 
             with dsl.If(scored.output == "true", name="gate-passed"):

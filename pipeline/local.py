@@ -93,6 +93,11 @@ def summary(status: dict, working_dir: str) -> str:
         for name, r in ev.get("rouge", {}).items():
             lines.append("     %-16s %8.2f %8.2f %8.2f" % (name, r.get("rouge1", 0), r.get("rouge2", 0),
                                                             r.get("rougeL", 0)))
+        promotion = ev.get("promotion")
+        if promotion:
+            lines.append("   promotion (rule %s): %s; new ROUGE-L %.2f vs served version %s %.2f"
+                         % (promotion["rule"], "PROMOTED" if promotion["promote"] else "NOT promoted",
+                            promotion["new_rouge_l"], promotion["served_version"], promotion["served_rouge_l"]))
     sv = steps.get("serve")
     if sv and status["state"] == "SUCCEEDED":
         lines.append("   model server: %s/v1/models/%s (version %s, gRPC %s, log %s)"

@@ -42,6 +42,8 @@ def add_arguments(p) -> None:
     p.add_argument("--schedule", default=None, metavar="CRON",
                    help="a recurring run on this cron schedule: KFP's 6 fields (sec min hour dom mon dow); "
                         "a 5-field crontab line gets '0 ' (second 0) in front")
+    p.add_argument("--working_dir", default="work", help="a local record of the submission goes to "
+                   "<working_dir>/submitted/<KFP id>.json (python -m pipeline runs lists it); default work")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a pipeline parameter (repeatable); the others keep the pipeline's defaults")
 
@@ -182,9 +184,16 @@ def _submit(args, compile_pipeline, params: dict, cron: str | None, token: str |
                                               cron_expression=cron, params=params, pipeline_package_path=package)
             print("recurring run %s on %r in experiment %s (%s)" % (job.recurring_run_id, cron, args.experiment,
                                                                    experiment.experiment_id))
+            kind, kfp_id = "recurring_run", job.recurring_run_id
         else:
             result = client.create_run_from_pipeline_package(package, arguments=params, run_name=args.run_name,
                                                              experiment_name=args.experiment,
                                                              namespace=args.namespace)
             print("run %s in experiment %s" % (result.run_id, args.experiment))
+            kind, kfp_id = "run", result.run_id
+    from pipeline import records
+    path = records.record_submission(os.path.abspath(args.working_dir), {
+        "run_id": kfp_id, "kind": kind, "host": args.host, "experiment": args.experiment, "run_name": args.run_name,
+        "namespace": args.namespace, "schedule": cron, "parameters": params})
+    print("record: %s" % path)
     return 0

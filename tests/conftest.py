@@ -299,3 +299,24 @@ def run_pipeline():
             status = json.loads(path.read_text()) if path.exists() else None
         return proc, status
     return run
+
+
+# ================================================================ a served base run, shared
+# (tests/test_pipeline_local.py, test_retrain.py)
+#
+# One real local run in pipeline_working_dir (run id gh-summ-test-run: the sample CSV, tiny settings, the web app),
+# whose version is then served by the model server it started. test_pipeline_local checks the run itself;
+# test_retrain continues its model. checkpoint_dir and hparams_set are explicit: the tiny set from scratch, whatever
+# the pipeline's defaults become.
+
+PIPELINE_BASE_RUN_ID = "gh-summ-test-run"
+
+
+@pytest.fixture(scope="session")
+def pipeline_base_run(run_pipeline, pipeline_working_dir, pipeline_sample_csv):
+    """(CompletedProcess, status.json) of the base run."""
+    proc, status = run_pipeline(pipeline_working_dir, "--data", pipeline_sample_csv, "--run_id", PIPELINE_BASE_RUN_ID,
+                                "--deploy_webapp", "true", "--checkpoint_dir", "", "--hparams_set",
+                                "transformer_ghsumm_tiny", *PIPELINE_TINY)
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    return proc, status

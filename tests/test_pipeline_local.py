@@ -7,17 +7,12 @@ import json
 import pytest
 import requests
 
-from tests.conftest import PIPELINE_TINY
-
-RUN_ID = "gh-summ-test-run"
+from tests.conftest import PIPELINE_BASE_RUN_ID as RUN_ID, PIPELINE_TINY
 
 
 @pytest.fixture(scope="module")
-def good_run(run_pipeline, pipeline_working_dir, pipeline_sample_csv):
-    proc, status = run_pipeline(pipeline_working_dir, "--data", pipeline_sample_csv, "--run_id", RUN_ID,
-                                "--deploy_webapp", "true", *PIPELINE_TINY)
-    assert proc.returncode == 0, proc.stdout[-8000:]
-    return proc, status
+def good_run(pipeline_base_run):
+    return pipeline_base_run  # the session's base run (tests/conftest.py), which test_retrain continues
 
 
 def test_run_goes_from_preprocess_to_a_served_model(good_run, pipeline_working_dir, preprocessed_sample):

@@ -1,96 +1,26 @@
 """`python -m pipeline submit` against a local recording endpoint that answers like the KFP v2beta1 REST API as
 far as kfp.Client needs (healthz, experiments list/create, runs, recurring runs), plus an OAuth token endpoint and a
 fake GCE metadata server on the same port for the service-account key file and metadata-server token paths (no
-network: the key file's token_uri and GCE_METADATA_HOST/IP point here). No cluster is reachable here."""
+network: the key file's token_uri and GCE_METADATA_HOST/IP point here): tests/kfp_api_stub.py. No cluster is
+reachable here."""
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import pytest
 
+from tests import kfp_api_stub
 from tests.conftest import REPO
-
-TOKEN = "s3cr3t-kfp-token-0123456789"
-META_TOKEN = "m3tadata-access-token-9876"
-SA_TOKEN = "sa-access-token-5555"
-
-
-class Recorder(BaseHTTPRequestHandler):
-    requests = []  # (method, path, headers (lower-case names), json body or None), reset per test
-    experiments = {}
-
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, body, status=200, headers=()):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _record(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = parse_qs(raw.decode())
-        Recorder.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-        return urlparse(self.path), body
-
-    def do_GET(self):
-        url, _ = self._record()
-        flavor = [("Metadata-Flavor", "Google")]
-        if url.path == "/apis/v2beta1/healthz":
-            return self._answer({"multi_user": False})
-        if url.path == "/apis/v2beta1/experiments":
-            name = json.loads(parse_qs(url.query)["filter"][0])["predicates"][0]["stringValue"]
-            found = [e for e in Recorder.experiments.values() if e["display_name"] == name]
-            return self._answer({"experiments": found, "total_size": len(found)} if found else {})
-        if url.path in ("/", "/computeMetadata/v1/"):  # google-auth's metadata-server probe
-            return self._answer({}, headers=flavor)
-        if url.path.startswith("/computeMetadata/v1/instance/service-accounts/default"):
-            if url.path.endswith("/token"):
-                return self._answer({"access_token": META_TOKEN, "expires_in": 3600, "token_type": "Bearer"},
-                                    headers=flavor)
-            return self._answer({"email": "vm@example.iam.gserviceaccount.com", "scopes": [
-                "https://www.googleapis.com/auth/cloud-platform"], "aliases": ["default"]}, headers=flavor)
-        self._answer({"error": "not recorded: %s" % url.path}, status=404)
-
-    def do_POST(self):
-        url, body = self._record()
-        if url.path == "/apis/v2beta1/experiments":
-            exp = {"experiment_id": "exp-%d" % (len(Recorder.experiments) + 1), "display_name": body["display_name"]}
-            Recorder.experiments[exp["experiment_id"]] = exp
-            return self._answer(exp)
-        if url.path == "/apis/v2beta1/runs":
-            return self._answer({"run_id": "run-1", "display_name": body.get("display_name"),
-                                 "experiment_id": body.get("experiment_id"), "state": "PENDING"})
-        if url.path == "/apis/v2beta1/recurringruns":
-            return self._answer({"recurring_run_id": "rr-1", "display_name": body.get("display_name"),
-                                 "experiment_id": body.get("experiment_id"), "mode": "ENABLE"})
-        if url.path == "/oauth2/token":  # a service-account key file's token_uri
-            return self._answer({"access_token": SA_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
-        self._answer({"error": "not recorded: %s" % url.path}, status=404)
+from tests.kfp_api_stub import META_TOKEN, SA_TOKEN, TOKEN, Recorder
 
 
 @pytest.fixture(scope="module")
 def kfp_endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield "http://127.0.0.1:%d" % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with kfp_api_stub.serve() as url:
+        yield url
 
 
 @pytest.fixture
@@ -98,13 +28,13 @@ def submit(kfp_endpoint, tmp_path):
     """Runs `python -m pipeline submit --host <endpoint> ...` with a clean auth environment; returns (proc,
     the requests the endpoint received)."""
     def go(*args, env=None):
-        Recorder.requests = []
-        Recorder.experiments = {}
+        Recorder.reset()
         base = {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "GHSUMM_KFP", "KF_PIPELINES",
                                                                           "GOOGLE_APPLICATION", "GCE_METADATA"))}
         base.update(HOME=str(tmp_path), NO_GCE_CHECK="true")  # HOME: no ~/.config/kfp/context.json
         base.update(env or {})
-        proc = subprocess.run([sys.executable, "-m", "pipeline", "submit", "--host", kfp_endpoint, *args], cwd=REPO,
+        proc = subprocess.run([sys.executable, "-m", "pipeline", "submit", "--host", kfp_endpoint,
+                               "--working_dir", str(tmp_path / "work"), *args], cwd=REPO,
                               env=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
         return proc, list(Recorder.requests)
     return go
@@ -237,3 +167,15 @@ def test_unreachable_host_fails_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert "submit: failed against http://127.0.0.1:9" in proc.stderr and "Traceback" not in proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_a_submission_leaves_a_local_record_without_the_token(submit, tmp_path):
+    proc, _ = submit("--token", TOKEN, "--run_name", "rec-1", "--param", "train_steps=7")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (path,) = (tmp_path / "work" / "submitted").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["kind"] == "run" and record["parameters"] == {"train_steps": 7} and record["host"].startswith("http")
+    assert record["run_id"] and TOKEN not in path.read_text()
+    listed = subprocess.run([sys.executable, "-m", "pipeline", "runs", "--working_dir", str(tmp_path / "work")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert record["run_id"] in listed.stdout and "SUBMITTED" in listed.stdout

@@ -1,0 +1,166 @@
+"""`python -m pipeline retrain`: an ordinary gh_summ run whose parameters continue the served model.
+
+    python -m pipeline retrain --new_data FILE [--new_data FILE ...] [--old_data PATHS] [--since YYYY-MM-DD]
+                               [--more_steps N] [--working_dir work] [--model_name ghsumm] [--dry_run]
+                               [--<other pipeline parameter> VALUE ...]
+
+From the version served now (the highest under working_dir/serving/<model_name>) and the run that produced it:
+  data           its data parameter (or --old_data) plus the --new_data files; --since DATE keeps only issues
+                 created on or after DATE (data/preprocess.py --since, through beam_args)
+  vocabulary     its model's (preprocess encodes with checkpoint_dir's vocabulary)
+  checkpoint_dir its model dir (the warm start: copy_checkpoint checks vocabulary and layer sizes)
+  hparams_set, hparams   its own
+  train_steps    its checkpoint's step + --more_steps
+The run gets a new run id (working_dir/<run id>/, with retrain.json saying what it was chosen from); evaluate
+scores the served version on the same eval issues and promote_rule decides; the served version is untouched
+until serve publishes the new one. Runs locally (pipeline/local.py); --dry_run prints the parameters instead.
+"""
+from __future__ import annotations
+
+import datetime
+import glob
+import json
+import os
+import re
+import time
+
+from components import _deploy, _runtime as rt
+from pipeline import records
+
+CHOSEN = ("data", "checkpoint_dir", "train_steps", "working_dir", "model_name")
+
+
+class RetrainError(Exception):
+    """Why no retrain run can be chosen: one line for the user."""
+
+
+def add_arguments(p, pipeline_defaults: dict) -> None:
+    p.add_argument("--new_data", action="append", default=[], metavar="FILE",
+                   help="new issue files or globs (repeatable), added to the served run's data")
+    p.add_argument("--old_data", help="the old data instead of the served run's data parameter (comma-separated)")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only issues created on or after this date")
+    p.add_argument("--more_steps", type=int, default=200, help="train this many steps past the served checkpoint "
+                   "(default 200)")
+    p.add_argument("--working_dir", default="work")
+    p.add_argument("--model_name", default="ghsumm")
+    p.add_argument("--dry_run", action="store_true", help="print the chosen parameters, run nothing")
+    p.add_argument("--train_retries", type=int, default=0)
+    for name, default in pipeline_defaults.items():
+        if name not in CHOSEN:
+            p.add_argument("--" + name, type=type(default), default=None,
+                           help="default: the served run's (hparams_set, hparams) or the pipeline's (%r)" % (default,))
+
+
+def checkpoint_step(model_dir: str) -> int:
+    """The step of the newest checkpoint in a T2T model dir, from its 'checkpoint' index file."""
+    path = os.path.join(model_dir, "checkpoint")
+    text = rt.read_text(path) if rt.exists(path) else ""
+    found = re.search(r'model_checkpoint_path:\s*"[^"]*?-(\d+)"', text)
+    if not found:
+        raise RetrainError("no checkpoint in %s (the served model's model dir): cannot continue its training"
+                           % model_dir)
+    return int(found.group(1))
+
+
+def _check_inputs(paths: list[str]) -> None:
+    for path in paths:
+        if not rt.is_remote(path) and not glob.glob(path):
+            raise RetrainError("--new_data %s: no such file" % path)
+
+
+def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str | None = None,
+           since: str | None = None, more_steps: int = 200, overrides: dict | None = None,
+           defaults: dict | None = None) -> tuple[dict, dict]:
+    """(pipeline parameters, what they were chosen from) for a retrain of the served model."""
+    if not new_data and not since:
+        raise RetrainError("give --new_data FILE (repeatable) and/or --since YYYY-MM-DD")
+    if more_steps < 1:
+        raise RetrainError("--more_steps must be at least 1")
+    base = records.base_path(working_dir, model_name)
+    on_disk = _deploy.versions(base)
+    if not on_disk:
+        raise RetrainError("nothing is served under %s: run the pipeline first (python -m pipeline run --local "
+                           "--working_dir %s), then retrain" % (base, working_dir))
+    served = on_disk[-1]
+    source = records.version_source(working_dir, model_name, served)
+    run_dir = source.get("run_dir")
+    run = rt.read_json(os.path.join(run_dir, "run.json")) if run_dir else None
+    if not run or not run.get("attempts"):
+        raise RetrainError("served version %d of %s has no run record (no published event in %s, no run under %s "
+                           "that served it): cannot tell its data, model dir and hyper-parameters"
+                           % (served, model_name, records.history_path(working_dir, model_name), working_dir))
+    # data: as the attempt that ran preprocess got it; hyper-parameters: as train recorded them (a start_step
+    # re-run records its own, unused, parameters)
+    parent = [a for a in run["attempts"] if a.get("start_step") == "preprocess"][-1:] or run["attempts"][-1:]
+    parent = parent[0]["parameters"]
+    train = rt.read_json(os.path.join(run_dir, "steps", "train.json"), {}) or {}
+    parent.update({k: train[k] for k in ("hparams_set", "hparams") if k in train})
+    model_dir = train.get("model_dir") or os.path.join(run_dir, "model")
+    step = checkpoint_step(model_dir)
+    old = [p.strip() for p in (old_data if old_data is not None else parent.get("data", "")).split(",") if p.strip()]
+    for path in old:
+        if os.path.isdir(path) and glob.glob(os.path.join(path, "vocab.*")) and new_data:
+            raise RetrainError("the old data %s is a preprocessed data dir, which cannot be merged with new files: "
+                               "pass the raw issue files with --old_data" % path)
+    _check_inputs(new_data)
+    params = dict(defaults or {})
+    params.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for key in ("hparams_set", "hparams"):
+        if (overrides or {}).get(key) is None:
+            params[key] = parent.get(key, params.get(key, ""))
+    params.update(working_dir=working_dir, model_name=model_name, checkpoint_dir=model_dir,
+                  train_steps=step + more_steps,
+                  data=",".join(dict.fromkeys(old + [os.path.abspath(p) if not rt.is_remote(p) else p
+                                                     for p in new_data])))
+    if since:
+        try:
+            datetime.date.fromisoformat(since)
+        except ValueError:
+            raise RetrainError("--since %r: a date YYYY-MM-DD" % since) from None
+        params["beam_args"] = (params.get("beam_args", "") + " --since " + since).strip()
+    records.parse_rule(params.get("promote_rule", "at_least_as_good"))
+    info = {"served_version": served, "served_run": source.get("run_id"), "served_run_dir": run_dir,
+            "served_rouge_l": source.get("rouge_l"), "checkpoint_dir": model_dir, "checkpoint_step": step,
+            "more_steps": more_steps, "old_data": old, "new_data": new_data, "since": since}
+    return params, info
+
+
+def decision_line(status: dict) -> str:
+    steps = status.get("steps", {})
+    evaluate, serve = steps.get("evaluate", {}), steps.get("serve", {})
+    promotion = evaluate.get("promotion") or {}
+    if status.get("state") != "SUCCEEDED":
+        return "retrain: the run %s (failed in %s); the served version is unchanged" % (
+            status.get("state"), status.get("failed_step") or status.get("failed_task") or "?")
+    if serve and promotion:
+        return "retrain: PROMOTED: version %s now served (%s)" % (serve["version"], promotion["reason"])
+    if serve:
+        return "retrain: version %s served (nothing was served when it was evaluated)" % serve["version"]
+    if promotion:
+        return "retrain: NOT PROMOTED: version %s keeps serving (%s)" % (promotion["served_version"],
+                                                                        promotion["reason"])
+    return "retrain: NOT PROMOTED: the evaluation gate did not pass (%s)" % "; ".join(evaluate.get("gate_reasons",
+                                                                                                   []))
+
+
+def main(args, pipeline_defaults: dict) -> int:
+    from pipeline import local
+    overrides = {k: getattr(args, k) for k in pipeline_defaults if k not in CHOSEN}
+    working_dir = os.path.abspath(args.working_dir)
+    try:
+        params, info = choose(working_dir, args.model_name, args.new_data, args.old_data, args.since,
+                              args.more_steps, overrides, pipeline_defaults)
+    except (RetrainError, records.RecordError) as e:
+        print("retrain: %s" % e)
+        return 2
+    params["run_id"] = params.get("run_id") or time.strftime("gh-summ-%Y%m%d-%H%M%S")
+    print("retrain: served version %(served_version)s (run %(served_run)s, checkpoint step %(checkpoint_step)s, "
+          "ROUGE-L %(served_rouge_l)s) -> %(more_steps)s more steps" % info)
+    print("retrain: parameters %s" % json.dumps(params, sort_keys=True))
+    if args.dry_run:
+        return 0
+    rt.write_json(os.path.join(working_dir, params["run_id"], "retrain.json"), info)
+    status = local.run(params, train_retries=args.train_retries)
+    print(local.summary(status, working_dir))
+    print(decision_line(status))
+    return 0 if status["state"] == "SUCCEEDED" else 1
