@@ -1,17 +1,19 @@
-"""copy_checkpoint: the warm start, `python -m trainer copy_checkpoint` (t2t environment) from checkpoint_dir into
-<run dir>/model (vocabulary and layer sizes checked first; exit 2 with what differs). No checkpoint_dir: the
-model trains from scratch. Returns the model dir."""
+"""copy_checkpoint: the warm start, `python -m trainer copy_checkpoint` (t2t environment) from the imported
+checkpoint into <run dir>/model (vocabulary and layer sizes checked first; exit 2 with what differs). No checkpoint (URI "" or
+"none"): the model trains from scratch. Returns the model dir."""
 from kfp import dsl
 
 from components.images import T2T_IMAGE
 
 
 @dsl.component(base_image=T2T_IMAGE, install_kfp_package=False)
-def copy_checkpoint(run_dir: str, data_dir: str, checkpoint_dir: str, hparams_set: str, hparams: str,
+def copy_checkpoint(run_dir: str, data_dir: str, checkpoint: dsl.Input[dsl.Model], hparams_set: str, hparams: str,
                     start_step: str) -> str:
     import os
 
     from components import _runtime as rt
+
+    checkpoint_dir = "" if checkpoint.uri in ("", "none") else checkpoint.uri  # imported by the pipeline
 
     record = rt.reused(run_dir, "copy_checkpoint", start_step)
     if record:

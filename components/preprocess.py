@@ -3,6 +3,7 @@
 data: input files/globs, comma-separated (CSV / JSONL, local or gs://), or an already preprocessed data dir
 (vocabulary + TFRecords), which is then used as is. With a warm-start checkpoint_dir the data is encoded with
 the checkpoint's vocabulary (the model can only continue with the vocabulary it was trained with).
+Both enter as artifacts imported by the pipeline (dsl.importer; "" or "none": no checkpoint).
 beam_args: extra flags for Beam, space-separated (e.g. --runner DataflowRunner --project P --region R ...)."""
 from kfp import dsl
 
@@ -10,13 +11,16 @@ from components.images import APP_IMAGE
 
 
 @dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
-def preprocess(run_dir: str, data: str, checkpoint_dir: str, beam_args: str, start_step: str) -> str:
+def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input[dsl.Model], beam_args: str,
+               start_step: str) -> str:
     import glob
     import os
     import shlex
 
     from components import _runtime as rt
 
+    data, checkpoint_dir = data.uri, checkpoint.uri  # imported artifacts: their URIs are the paths given
+    checkpoint_dir = "" if checkpoint_dir in ("", "none") else checkpoint_dir
     record = rt.reused(run_dir, "preprocess", start_step)
     if record:
         return record["data_dir"]

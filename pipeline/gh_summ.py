@@ -13,10 +13,12 @@ start_step (with run_id of an earlier run) reuses that run's outputs for the ste
 When a version is already served, evaluate also scores it on the same eval issues and promote_rule
 (at_least_as_good, always, never, min_improvement:X) decides whether the new model is served (pipeline/records.py).
 
-The existing artifacts (a warm-start checkpoint_dir, a preprocessed data dir as `data`) are plain path parameters,
-not dsl.importer nodes: both are optional or either-or (data is input files OR a preprocessed dir; no
-checkpoint means training from scratch), an importer needs a non-empty URI, and KFP cannot make train depend on
-a task inside a dsl.If. The components check the paths and fail at the first step that needs them.
+The existing artifacts enter through dsl.importer nodes, as in the seeds: `data` (input files, comma-separated,
+or a preprocessed data dir) as a Dataset and `checkpoint_dir` (the warm start) as a Model. The default
+checkpoint_dir is the shipped warm-start model, data/warm_start/ (a slim checkpoint, its vocabulary and
+hyper-parameter set), and the default train_steps is its step + 200, like the codelab's short continued
+training. checkpoint_dir "" or "none" trains from scratch. On a cluster both must be URIs the cluster reads
+(gs://...): upload data/warm_start (`gsutil -m cp -r data/warm_start gs://BUCKET/`) and pass its URI.
 
 The GitHub token is never a parameter: the web app reads GITHUB_TOKEN from its environment (a Secret on a
 cluster).
@@ -36,6 +38,27 @@ from components.serve import serve
 from components.train import train
 from components.webapp import webapp
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WARM_START = "data/warm_start"  # relative to the repository (and to the images' working directory)
+MORE_STEPS = 200
+
+
+def warm_start() -> tuple[int, str]:
+    """The shipped warm start's step and hyper-parameter set; (0, the tiny set) when none ships."""
+    import json
+    import re
+    path = os.path.join(REPO, WARM_START)
+    try:
+        with open(os.path.join(path, "checkpoint")) as f:
+            step = int(re.search(r'model_checkpoint_path: "model\.ckpt-(\d+)"', f.read()).group(1))
+        with open(os.path.join(path, "ghsumm_model.json")) as f:
+            return step, json.load(f)["hparams_set"]
+    except (OSError, AttributeError, KeyError, ValueError):
+        return 0, "transformer_ghsumm_tiny"
+
+
+WARM_STEP, WARM_HPARAMS_SET = warm_start()
+
 # What train asks a cluster for (KFP open source: an extended resource name; Vertex AI: e.g. NVIDIA_TESLA_T4).
 ACCELERATOR = os.environ.get("GHSUMM_ACCELERATOR", "nvidia.com/gpu")
 TRAIN_CPU, TRAIN_MEMORY = "4", "16G"
@@ -51,9 +74,9 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
     def gh_summ(
         working_dir: str = "work",
         data: str = "data/sample/github_issues.csv",
-        checkpoint_dir: str = "",
-        train_steps: int = 200,
-        hparams_set: str = "transformer_ghsumm_tiny",
+        checkpoint_dir: str = WARM_START if WARM_STEP else "",
+        train_steps: int = WARM_STEP + MORE_STEPS,
+        hparams_set: str = WARM_HPARAMS_SET,
         hparams: str = "",
         gpus: int = 1,
         deploy_webapp: str = "true",
@@ -82,11 +105,20 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
             run.set_display_name("init run").set_caching_options(False)
             run_dir = run.output
 
-            prep = preprocess(run_dir=run_dir, data=data, checkpoint_dir=checkpoint_dir, beam_args=beam_args,
+            # The existing artifacts enter through importers, as in the seeds: the input data (files, or a
+            # preprocessed data dir) and the warm-start checkpoint.
+            data_in = dsl.importer(artifact_uri=data, artifact_class=dsl.Dataset, reimport=False,
+                                   metadata={"role": "issue data (files or a preprocessed data dir)"})
+            data_in.set_display_name("import data")
+            warm_in = dsl.importer(artifact_uri=checkpoint_dir, artifact_class=dsl.Model, reimport=False,
+                                   metadata={"role": "warm-start checkpoint"})
+            warm_in.set_display_name("import checkpoint")
+
+            prep = preprocess(run_dir=run_dir, data=data_in.output, checkpoint=warm_in.output, beam_args=beam_args,
                               start_step=start_step)
             prep.set_display_name("preprocess")
 
-            warm = copy_checkpoint(run_dir=run_dir, data_dir=prep.output, checkpoint_dir=checkpoint_dir,
+            warm = copy_checkpoint(run_dir=run_dir, data_dir=prep.output, checkpoint=warm_in.output,
                                    hparams_set=hparams_set, hparams=hparams, start_step=start_step)
             warm.set_display_name("copy checkpoint")
 

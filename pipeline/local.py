@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _abs(path: str) -> str:
-    return path if not path or "://" in path else os.path.abspath(path)
+    return path if path in ("", "none") or "://" in path else os.path.abspath(path)
 
 
 def absolutize(params: dict) -> dict:

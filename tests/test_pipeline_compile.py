@@ -60,7 +60,7 @@ def test_train_asks_for_a_gpu_cpu_memory_and_retries(compiled):
     assert task.retry_policy.max_retry_count == 3
     assert task.retry_policy.backoff_duration.seconds == 60 and task.retry_policy.backoff_factor == 2.0
     # the t2t steps run in the t2t image, the others in the app image
-    images = {k: v["container"]["image"] for k, v in spec.deployment_spec["executors"].items()}
+    images = {k: v["container"]["image"] for k, v in spec.deployment_spec["executors"].items() if "container" in v}
     assert "t2t" in images["exec-train"] and "t2t" in images["exec-export"] and "app" in images["exec-serve"]
 
 
@@ -106,3 +106,21 @@ def test_loads_back_and_recompiles_to_the_same_spec(compiled, tmp_path):
     spec.ClearField("sdk_version")
     spec2.ClearField("sdk_version")
     assert json_format.MessageToDict(spec2) == json_format.MessageToDict(spec)
+
+
+def test_the_data_and_the_warm_start_checkpoint_enter_through_importers(compiled):
+    _, spec = compiled
+    executors = spec.deployment_spec["executors"]
+    importers = {k: v["importer"] for k, v in executors.items() if "importer" in v}
+    kinds = {imp["typeSchema"]["schemaTitle"]: imp for imp in importers.values()}
+    assert set(kinds) == {"system.Dataset", "system.Model"}, importers
+    # each importer's URI is a pipeline parameter, so a run chooses what it imports
+    for task_name, param in (("importer", "data"), ("importer-2", "checkpoint_dir")):
+        task, _ = _find_task(spec, task_name)
+        uri = task.inputs.parameters["uri"]
+        assert uri.component_input_parameter.endswith(param), (task_name, uri)
+    # preprocess and copy_checkpoint consume the imported artifacts
+    prep, _ = _find_task(spec, "preprocess")
+    assert prep.inputs.artifacts["data"].task_output_artifact.producer_task == "importer"
+    warm, _ = _find_task(spec, "copy-checkpoint")
+    assert warm.inputs.artifacts["checkpoint"].task_output_artifact.producer_task == "importer-2"

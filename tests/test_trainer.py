@@ -128,6 +128,30 @@ def test_copy_checkpoint_starts_a_new_model_dir_from_the_newest_step(trained, pr
     assert "not copying" in again
 
 
+def test_a_slim_checkpoint_is_a_third_of_the_size_and_training_continues_from_it(trained, preprocessed_sample,
+                                                                                 tmp_path):
+    """The shipped warm start (data/warm_start/) is slim: no optimizer slots. copy_checkpoint restores them as
+    zeros, and T2T trains on from the copied step."""
+    model, killed_at, _ = trained
+    step = killed_at + 10
+    slim, target = tmp_path / "slim", tmp_path / "warm"
+    check_ok(run_t2t(["-m", "trainer", "slim_checkpoint", "--model_dir", model, "--out", slim]))
+
+    def size(d, s):
+        return sum(os.path.getsize(d / n) for n in os.listdir(d) if n.startswith(f"model.ckpt-{s}."))
+    assert size(slim, step) < 0.4 * size(model, step)
+    dropped = json.loads((slim / "slim_checkpoint.json").read_text())["dropped_slots"]
+    assert dropped and all(n.endswith(("/m", "/v")) for n in dropped)
+    assert (slim / VOCAB).read_bytes() == (model / VOCAB).read_bytes()
+
+    out = check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", slim, "--model_dir", target,
+                            "--data_dir", preprocessed_sample] + TINY)).stdout
+    assert f"starts from step {step}" in out
+    out = check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", target,
+                            "--train_steps", step + 2, "--progress_secs", "0.5"] + TINY)).stdout
+    assert f"trained {step} -> {step + 2} steps" in out, out[-3000:]
+
+
 def test_a_checkpoint_with_another_vocabulary_is_refused_before_training(trained, preprocessed_sample, tmp_path):
     model = trained[0]
     other = tmp_path / "other_data"

@@ -497,3 +497,20 @@ def test_manifests_are_a_deployment_and_service_pointing_at_the_model_service():
     assert rest_env["GHSUMM_MODEL_SERVER"] == "http://ghsumm-run-42:8501" and "GITHUB_TOKEN" not in rest_env
     import yaml
     assert list(yaml.safe_load_all(k8s.to_yaml([deployment, service]))) == [deployment, service]
+
+
+def test_the_model_card_tells_how_many_subwords_the_model_reads(tmp_path):
+    """A model whose serving graph keeps only the first 64 body subwords (the shipped warm start) is reported
+    truthfully: the web app cuts at 64 + EOS, not at GHSUMM_MAX_INPUT_IDS."""
+    import json as _json
+    import sys as _sys
+    from webapp.model import model_input_limit
+    extra = tmp_path / "assets.extra"
+    extra.mkdir()
+    vocab = extra / "vocab.github_issue_summarization.8192.subwords"
+    vocab.write_text("'<pad>_'\n")
+    assert model_input_limit(str(vocab)) == _sys.maxsize  # no card: no limit of its own
+    (extra / "ghsumm_model.json").write_text(_json.dumps({"max_input_ids": 64}))
+    assert model_input_limit(str(vocab)) == 65
+    (extra / "ghsumm_model.json").write_text(_json.dumps({"max_input_ids": None}))
+    assert model_input_limit(str(vocab)) == _sys.maxsize

@@ -3,6 +3,7 @@
     python -m trainer copy_checkpoint --checkpoint_dir SRC --model_dir DIR --data_dir DATA [--hparams_set S]
     python -m trainer train  --data_dir DATA --model_dir DIR --train_steps TOTAL [--hparams_set S] [--hparams H]
                              [--gpus N] [--save_checkpoints_steps 100]
+    python -m trainer slim_checkpoint --model_dir DIR --out DIR2     the newest checkpoint without optimizer slots
     python -m trainer export --model_dir DIR --model_base_path BASE [--beam_size 4] [--alpha 0.6]
 
 Evaluation runs in the app environment: python -m trainer.evaluate --help.
@@ -41,6 +42,10 @@ def parse_args(argv):
     p.add_argument("--progress_secs", type=float, default=10.0)
     model_options(p)
 
+    p = sub.add_parser("slim_checkpoint", help="the newest checkpoint without the optimizer slots (to ship)")
+    p.add_argument("--model_dir", required=True)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("export", help="export the newest checkpoint as a numbered SavedModel version")
     p.add_argument("--model_dir", required=True)
     p.add_argument("--model_base_path", required=True)
@@ -65,6 +70,8 @@ def main(argv=None) -> int:
             step = train.train(args.data_dir, args.model_dir, args.train_steps, args.hparams_set, args.hparams,
                                args.gpus, args.save_checkpoints_steps, args.keep_checkpoint_max, args.progress_secs)
             print(f"model dir {args.model_dir} at step {step}")
+        elif args.command == "slim_checkpoint":
+            print(checkpoint.slim_checkpoint(args.model_dir, args.out))
         else:
             from trainer import export
             print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha))

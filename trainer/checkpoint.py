@@ -7,6 +7,10 @@ A model dir carries what it was trained with: its vocabulary file and ghsumm_mod
 overrides), written by `trainer train`. A checkpoint is compatible with a data dir when both have the same
 vocabulary (byte for byte: ids mean the same subwords) and with a training run when the hyper-parameters that
 shape the variables agree. Anything else is a clear error before training starts, not a crash inside T2T.
+A "slim" checkpoint (`python -m trainer slim_checkpoint`) holds the model's weights without the optimizer's
+moment slots, a third of the size: the shipped warm start (data/warm_start/) is one. copy_checkpoint turns it
+back into a full checkpoint, with the slots as zeros and the optimizer's iteration count at 0, which is what a
+fresh optimizer would have, so training continues from the weights with a correctly bias-corrected Adam.
 Runs in the t2t environment (any path tf.io.gfile understands: local, gs://).
 """
 from __future__ import annotations
@@ -22,6 +26,10 @@ import tensorflow.compat.v1 as tf  # noqa: E402  (after the shims)
 log = logging.getLogger("ghsumm.checkpoint")
 
 RUN_FILE = "ghsumm_model.json"
+SLIM_FILE = "slim_checkpoint.json"  # in a slim checkpoint's dir: the optimizer slots it left out
+# T2T (TF 2) trains with LazyAdam; its per-variable moments are training/LazyAdam/<variable>/m and .../v.
+SLOT_PREFIX, SLOT_SUFFIXES = "training/LazyAdam/", ("/m", "/v")
+OPTIMIZER_ITERATIONS = "training/LazyAdam/iter"
 # Hyper-parameters that change variable shapes or names: a checkpoint cannot be restored if one differs.
 SHAPE_HPARAMS = ("hidden_size", "filter_size", "num_hidden_layers", "num_encoder_layers", "num_decoder_layers",
                  "num_heads", "shared_embedding_and_softmax_weights", "symbol_modality_num_shards",
@@ -102,8 +110,14 @@ def copy_checkpoint(checkpoint_dir: str, model_dir: str, data_dir: str, hparams_
         return int(have.rsplit("-", 1)[1])
     tf.io.gfile.makedirs(model_dir)
     name = os.path.basename(source)
-    files = tf.io.gfile.glob(source + ".*") + [os.path.join(checkpoint_dir, f) for f in (VOCAB_FILENAME, RUN_FILE)
-                                               if tf.io.gfile.exists(os.path.join(checkpoint_dir, f))]
+    slim = os.path.join(checkpoint_dir, SLIM_FILE)
+    if tf.io.gfile.exists(slim):
+        _write_checkpoint(os.path.join(model_dir, name), _with_fresh_slots(source, json.loads(_read(slim))))
+        files = []
+    else:
+        files = tf.io.gfile.glob(source + ".*")
+    files += [os.path.join(checkpoint_dir, f) for f in (VOCAB_FILENAME, RUN_FILE)
+              if tf.io.gfile.exists(os.path.join(checkpoint_dir, f))]
     for path in files:
         tf.io.gfile.copy(path, os.path.join(model_dir, os.path.basename(path)), overwrite=True)
     # The 'checkpoint' index last, with a relative path: until it is written the copy is not a checkpoint.
@@ -111,3 +125,58 @@ def copy_checkpoint(checkpoint_dir: str, model_dir: str, data_dir: str, hparams_
         f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
     log.info("copied checkpoint %s (step %d) into %s", source, step, model_dir)
     return step
+
+
+# ---------------------------------------------------------------- slim checkpoints (the shipped warm start)
+
+def _is_slot(name: str) -> bool:
+    return name.startswith(SLOT_PREFIX) and name.endswith(SLOT_SUFFIXES)
+
+
+def _write_checkpoint(prefix: str, tensors: dict) -> None:
+    """Writes name -> numpy array as a TF checkpoint (prefix.index + prefix.data-*), names sorted."""
+    names = sorted(tensors)
+    with tf.Graph().as_default(), tf.Session() as session:  # T2T runs TF in graph mode
+        session.run(tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                                      tensors=[tf.constant(tensors[n]) for n in names]))
+
+
+def _with_fresh_slots(source: str, slim: dict) -> dict:
+    """The slim checkpoint's tensors plus zero moments for every slot it left out, iterations back at 0."""
+    import numpy as np
+    reader = tf.train.load_checkpoint(source)
+    tensors = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+    for name, (shape, dtype) in slim["dropped_slots"].items():
+        tensors[name] = np.zeros(shape, dtype=dtype)
+    if OPTIMIZER_ITERATIONS in tensors:
+        tensors[OPTIMIZER_ITERATIONS] = np.zeros_like(tensors[OPTIMIZER_ITERATIONS])
+    log.info("%s is slim: its %d optimizer slots start from zero", source, len(slim["dropped_slots"]))
+    return tensors
+
+
+def slim_checkpoint(model_dir: str, out_dir: str) -> str:
+    """Writes the newest checkpoint of model_dir into out_dir without the optimizer's moment slots (a third of
+    the size), with the vocabulary, the run file and SLIM_FILE (what was left out: copy_checkpoint restores
+    it). Returns the new checkpoint's prefix."""
+    source = newest_checkpoint(model_dir)
+    if not source:
+        raise IncompatibleCheckpoint(f"no checkpoint in {model_dir}")
+    reader = tf.train.load_checkpoint(source)
+    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    dropped = {n: [list(shapes[n]), dtypes[n].name] for n in shapes if _is_slot(n)}
+    if not dropped:
+        raise IncompatibleCheckpoint(f"{source} has no {SLOT_PREFIX}*/m|v slots: nothing to leave out")
+    tf.io.gfile.makedirs(out_dir)
+    for old in tf.io.gfile.glob(os.path.join(out_dir, "model.ckpt-*")):
+        tf.io.gfile.remove(old)
+    name = os.path.basename(source)
+    _write_checkpoint(os.path.join(out_dir, name), {n: reader.get_tensor(n) for n in shapes if n not in dropped})
+    for f in (VOCAB_FILENAME, RUN_FILE):
+        tf.io.gfile.copy(os.path.join(model_dir, f), os.path.join(out_dir, f), overwrite=True)
+    with tf.io.gfile.GFile(os.path.join(out_dir, SLIM_FILE), "w") as f:
+        f.write(json.dumps({"source": source, "dropped_slots": dropped}, indent=1, sort_keys=True) + "\n")
+    with tf.io.gfile.GFile(os.path.join(out_dir, "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+    log.info("slim checkpoint %s: %d tensors, %d optimizer slots left out", os.path.join(out_dir, name),
+             len(shapes) - len(dropped), len(dropped))
+    return os.path.join(out_dir, name)

@@ -82,8 +82,10 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     extra = os.path.join(exported, "assets.extra")
     tf.io.gfile.makedirs(extra)
     tf.io.gfile.copy(os.path.join(model_dir, VOCAB_FILENAME), os.path.join(extra, VOCAB_FILENAME), overwrite=True)
+    # max_input_ids: how many body subwords the graph reads (T2T cuts inputs to max_input_seq_length inside the
+    # serving graph too); clients use it to say truthfully how much of a body the model read.
     card = dict(run, version=version, checkpoint=ckpt, beam_size=beam_size, alpha=alpha,
-                extra_length=EXTRA_LENGTH, exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                extra_length=EXTRA_LENGTH, max_input_ids=hp.max_input_seq_length or None, exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     with tf.io.gfile.GFile(os.path.join(extra, "ghsumm_model.json"), "w") as f:
         f.write(json.dumps(card, indent=2) + "\n")
     _publish(exported, final_dir)

@@ -7,7 +7,10 @@ numbered version of GHSUMM_MODEL_BASE_PATH that has assets.extra/vocab.*.subword
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
+import sys
 import threading
 import time
 
@@ -20,6 +23,17 @@ from webapp.errors import WebError
 # and max_input_ids subwords, a few thousand characters, so this bounds the work without changing what it reads
 # for any real issue (and if it does, the page says the body was cut).
 MAX_BODY_CHARS = 100_000
+
+
+def model_input_limit(vocab_path: str) -> int:
+    """How many ids (EOS included) the model reads: the model card beside the vocabulary in assets.extra says
+    how many body subwords the serving graph keeps (max_input_ids); without one, no limit."""
+    try:
+        with open(os.path.join(os.path.dirname(vocab_path), "ghsumm_model.json"), encoding="utf-8") as f:
+            keeps = json.load(f).get("max_input_ids")
+    except (OSError, ValueError, AttributeError):
+        return sys.maxsize
+    return keeps + 1 if isinstance(keeps, int) and keeps > 0 else sys.maxsize
 
 
 class LazyCodec:
@@ -45,11 +59,11 @@ class LazyCodec:
                                    "assets.extra/vocab.*.subwords; set GHSUMM_VOCAB or GHSUMM_MODEL_BASE_PATH."
                                    % s.model_base_path, "vocab_missing")
                 try:
-                    codec = Codec(path, s.max_input_ids)
+                    codec = Codec(path, min(s.max_input_ids, model_input_limit(path)))
                 except Exception as e:  # noqa: BLE001  (missing or unreadable file: one message)
                     raise WebError(503, "The model's vocabulary %s cannot be read (%s)." % (path, type(e).__name__),
                                    "vocab_missing") from None
-                self.vocab_path, self._codec = path, codec
+                self.vocab_path, self._codec, self.max_input_ids = path, codec, codec.max_input_ids
         return self._codec
 
     @property
@@ -113,7 +127,7 @@ class TitleService:
         words = cleaned.split(" ") if cleaned else []
         read = words[:MAX_BODY_WORDS]
         n_ids = len(self.codec.encoder.encode(" ".join(read)))
-        max_ids = self.settings.max_input_ids - 1  # the last one is EOS
+        max_ids = self.codec.max_input_ids - 1  # the last one is EOS
         truncated = cut_chars or len(words) > MAX_BODY_WORDS or n_ids > max_ids
         report = {"truncated": truncated, "words": len(words), "words_read": len(read),
                   "subwords_read": min(n_ids, max_ids), "max_subwords": max_ids, "chars": len(body)}

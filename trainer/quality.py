@@ -1,0 +1,122 @@
+"""How good is the shipped warm-start model? ROUGE-1/2/L of data/warm_start/ against the lead baselines, on the
+eval split of the bundled sample and on nlbse24 (raw markdown issues of 2022-23), each as an HTML report.
+
+    make quality
+    .venv/app/bin/python -m trainer.quality [--checkpoint_dir data/warm_start] [--out work/quality]
+        [--nlbse ../shared/data/nlbse24/issues_train.csv] [--max_issues N]
+
+Steps, all with the project's own commands, so what is measured is what `make run` serves:
+  1. export the checkpoint as a SavedModel (`python -m trainer export`, t2t environment);
+  2. preprocess each eval source with the checkpoint's vocabulary (`python -m data.preprocess --vocab_file`):
+     the eval split is the same hash split as in training, so none of these issues was trained on;
+  3. `trainer.evaluate` on each eval split: decode through the SavedModel, score, write metrics.json and
+     report.html under --out/<name>/eval.
+Prints one table per eval set and writes --out/quality.md. Runs in the app environment.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CHECKPOINT = os.path.join(REPO, "data", "warm_start")
+DEFAULT_SAMPLE = os.path.join(REPO, "data", "sample", "github_issues.csv")
+DEFAULT_NLBSE = os.path.join(os.path.dirname(REPO), "shared", "data", "nlbse24", "issues_train.csv")
+
+
+def t2t_python() -> str:
+    return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
+
+
+def _run(cmd: list[str], log_path: str, what: str) -> None:
+    """Runs a project command, its output into log_path; a failure ends with the log's tail."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH")] if p),
+               TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    print("[quality] %s (log %s)" % (what, log_path), flush=True)
+    with open(log_path, "w") as log:
+        rc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    if rc:
+        with open(log_path) as f:
+            raise RuntimeError("%s failed (exit %d); %s ends:\n%s" % (what, rc, log_path, f.read()[-3000:]))
+
+
+def vocabulary(checkpoint_dir: str) -> str:
+    names = sorted(n for n in os.listdir(checkpoint_dir) if n.startswith("vocab.") and n.endswith(".subwords"))
+    if not names:
+        raise FileNotFoundError("%s has no vocab.*.subwords beside its checkpoint" % checkpoint_dir)
+    return os.path.join(checkpoint_dir, names[0])
+
+
+def export(checkpoint_dir: str, out: str) -> str:
+    base = os.path.join(out, "export")
+    _run([t2t_python(), "-m", "trainer", "export", "--model_dir", checkpoint_dir, "--model_base_path", base],
+         os.path.join(out, "export.log"), "export %s" % checkpoint_dir)
+    return base
+
+
+def evaluate_on(name: str, source: str, saved_model: str, vocab: str, out: str, max_issues: int | None) -> dict:
+    from trainer import evaluate
+    data_dir, eval_dir = os.path.join(out, name, "data"), os.path.join(out, name, "eval")
+    os.makedirs(os.path.join(out, name), exist_ok=True)
+    _run([sys.executable, "-m", "data.preprocess", "--input", source, "--vocab_file", vocab, "--output_dir",
+          data_dir], os.path.join(out, name, "preprocess.log"), "preprocess %s (%s)" % (name, source))
+    print("[quality] decode and score %s" % name, flush=True)
+    return evaluate.evaluate(saved_model, data_dir, eval_dir, max_issues=max_issues, vocab_file=vocab,
+                             progress_stream=sys.stdout)
+
+
+def summary(name: str, source: str, metrics: dict) -> str:
+    from trainer.evaluate import format_rouge_table
+    rouge, collapse = metrics["rouge"], metrics["collapse"]
+    best_name, best = max(((k, v["rougeL"]) for k, v in rouge.items() if k != "model"), key=lambda kv: kv[1])
+    model = rouge["model"]["rougeL"]
+    return "\n".join([
+        "## %s: %d eval issues of %s" % (name, metrics["data"]["n_issues"], source),
+        "",
+        "```",
+        format_rouge_table(rouge),
+        "```",
+        "",
+        "model ROUGE-L %.2f vs best baseline (%s) %.2f: %s by %.2f; distinct titles %d/%d; report %s"
+        % (model, best_name, best, "above" if model > best else "below", abs(model - best),
+           collapse["distinct_titles"], metrics["data"]["n_issues"],
+           os.path.join(os.path.dirname(metrics["data"]["data_dir"]), "eval", "report.html")),
+        ""])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint_dir", default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--out", default="work/quality")
+    parser.add_argument("--sample", default=DEFAULT_SAMPLE, help="the bundled Kaggle-style sample")
+    parser.add_argument("--nlbse", default=DEFAULT_NLBSE, help="nlbse24 issues_train.csv (skipped if absent)")
+    parser.add_argument("--max_issues", type=int, help="score only the first N eval issues of each set")
+    args = parser.parse_args(argv)
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    try:
+        vocab = vocabulary(args.checkpoint_dir)
+        saved_model = export(args.checkpoint_dir, out)
+        sets = [("sample", args.sample)]
+        if os.path.exists(args.nlbse):
+            sets.append(("nlbse24", args.nlbse))
+        else:
+            print("[quality] %s not found: nlbse24 skipped" % args.nlbse)
+        parts = ["# Shipped model quality: %s\n" % os.path.abspath(args.checkpoint_dir)]
+        for name, source in sets:
+            parts.append(summary(name, source, evaluate_on(name, source, saved_model, vocab, out, args.max_issues)))
+    except (FileNotFoundError, RuntimeError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    text = "\n".join(parts)
+    with open(os.path.join(out, "quality.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    print(text)
+    print("wrote %s" % os.path.join(out, "quality.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
