@@ -1,9 +1,10 @@
-"""Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess, serving, webapp)."""
+"""Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess, serving, webapp, trainer)."""
 import sys
 
-from benchmarks import preprocess, serving, webapp
+from benchmarks import preprocess, serving, trainer, webapp
 
-BENCHMARKS = {"preprocess": preprocess.main, "serving": serving.main, "webapp": webapp.main}
+BENCHMARKS = {"preprocess": preprocess.main, "serving": serving.main, "webapp": webapp.main,
+              "trainer": trainer.main}
 
 
 def main(argv=None) -> int:

@@ -69,14 +69,30 @@ class Codec:
         return ex.SerializeToString()
 
     def decode(self, ids) -> str:
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == EOS_ID:
-                break
-            if i != PAD_ID:
-                out.append(i)
-        return self.encoder.decode(out)
+        return ids_to_title(self.encoder, ids)
+
+
+def ids_to_title(encoder, ids) -> str:
+    """The model's output ids -> the title: up to the first EOS, padding dropped, then tidy_title. The one
+    decoding used by the web app, the pipeline's sample request and the evaluation alike."""
+    out = []
+    for i in ids:
+        i = int(i)
+        if i == EOS_ID:
+            break
+        if i != PAD_ID:
+            out.append(i)
+    return tidy_title(encoder.decode(out))
+
+
+def tidy_title(text: str) -> str:
+    """Collapses a word repeated back to back ("a user user user" -> "a user"): T2T's beam search has no
+    repetition penalty, and a small model loops. Nothing else is changed."""
+    words = []
+    for word in text.split():
+        if not words or word != words[-1]:
+            words.append(word)
+    return " ".join(words)
 
 
 _VOCAB = re.compile(r"^vocab\..*\.subwords$")

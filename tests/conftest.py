@@ -252,8 +252,9 @@ def title_codec(tiny_title_model):
 # of the test's own, tiny settings (5 train steps of the tiny set, 10 eval issues). The model servers and web
 # apps the runs start are stopped when the session ends (`python -m pipeline stop`).
 
-PIPELINE_TINY = ["--train_steps", "5", "--hparams", "batch_size=256,max_length=64", "--gpus", "0",
-                 "--eval_max_issues", "10"]
+# The tiny set from scratch, whatever the pipeline's defaults are (they follow the shipped warm start).
+PIPELINE_TINY = ["--train_steps", "5", "--hparams_set", "transformer_ghsumm_tiny", "--checkpoint_dir", "",
+                 "--hparams", "batch_size=256,max_length=64", "--gpus", "0", "--eval_max_issues", "10"]
 
 
 @pytest.fixture(scope="session")
@@ -306,8 +307,7 @@ def run_pipeline():
 #
 # One real local run in pipeline_working_dir (run id gh-summ-test-run: the sample CSV, tiny settings, the web app),
 # whose version is then served by the model server it started. test_pipeline_local checks the run itself;
-# test_retrain continues its model. checkpoint_dir and hparams_set are explicit: the tiny set from scratch, whatever
-# the pipeline's defaults become.
+# test_retrain continues its model. PIPELINE_TINY makes checkpoint_dir and hparams_set explicit.
 
 PIPELINE_BASE_RUN_ID = "gh-summ-test-run"
 
@@ -316,7 +316,6 @@ PIPELINE_BASE_RUN_ID = "gh-summ-test-run"
 def pipeline_base_run(run_pipeline, pipeline_working_dir, pipeline_sample_csv):
     """(CompletedProcess, status.json) of the base run."""
     proc, status = run_pipeline(pipeline_working_dir, "--data", pipeline_sample_csv, "--run_id", PIPELINE_BASE_RUN_ID,
-                                "--deploy_webapp", "true", "--checkpoint_dir", "", "--hparams_set",
-                                "transformer_ghsumm_tiny", *PIPELINE_TINY)
+                                "--deploy_webapp", "true", *PIPELINE_TINY)
     assert proc.returncode == 0, proc.stdout[-8000:]
     return proc, status

@@ -254,3 +254,11 @@ def test_unreadable_previous_metrics(tiny_saved_model, eval_data, tmp_path, caps
                              tmp_path / "prev.json"), capsys, "cannot read the previous model's ROUGE-L")
     expect_exit_2(model_args(tiny_saved_model, eval_data, tmp_path / "out", "--baseline_metrics",
                              tmp_path / "missing.json"), capsys, "cannot read the previous model's ROUGE-L")
+
+
+def test_a_word_repeated_back_to_back_is_collapsed_in_titles_everywhere():
+    from serving.client import tidy_title
+    assert tidy_title("create a user user user user") == "create a user"
+    assert tidy_title("fix the the build on on windows") == "fix the build on windows"
+    assert tidy_title("user a user") == "user a user"  # only back to back
+    assert tidy_title("  ") == ""

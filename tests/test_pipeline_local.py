@@ -74,7 +74,8 @@ def test_start_step_reuses_the_earlier_outputs(good_run, run_pipeline, pipeline_
 
 def test_failure_inside_train_still_runs_the_exit_handler(run_pipeline, pipeline_working_dir, preprocessed_sample):
     proc, status = run_pipeline(pipeline_working_dir, "--data", preprocessed_sample, "--run_id", "gh-summ-bad-train",
-                                "--train_steps", "5", "--hparams", "no_such_hparam=1", "--gpus", "0")
+                                "--train_steps", "5", "--hparams", "no_such_hparam=1", "--gpus", "0",
+                                "--checkpoint_dir", "", "--hparams_set", "transformer_ghsumm_tiny")
     assert proc.returncode == 1, proc.stdout[-8000:]
     assert status is not None, "the exit handler wrote no status.json:\n" + proc.stdout[-8000:]
     assert status["state"] == "FAILED"

@@ -237,15 +237,10 @@ def encode_body(encoder, body: str, max_input_length: int) -> list[int]:
 
 
 def decode_title(encoder, ids: Iterable[int]) -> str:
-    """Output ids -> text: up to the first EOS, padding dropped."""
-    kept = []
-    for i in ids:
-        i = int(i)
-        if i == EOS_ID:
-            break
-        if i != 0:
-            kept.append(i)
-    return encoder.decode(kept).strip()
+    """Output ids -> text exactly as the web app shows it (serving.client.ids_to_title: up to the first EOS,
+    padding dropped, a word repeated back to back collapsed)."""
+    from serving.client import ids_to_title
+    return ids_to_title(encoder, ids)
 
 
 def serialize_inputs(ids: list[int]) -> bytes:

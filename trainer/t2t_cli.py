@@ -6,7 +6,7 @@
     python -m trainer.t2t_cli decoder <t2t-decoder flags>   # tensor2tensor.bin.t2t_decoder
 
 e.g. `python -m trainer.t2t_cli trainer --data_dir=DIR --problem=github_issue_summarization --model=transformer
---hparams_set=transformer_tiny --train_steps=5 --output_dir=OUT` trains exactly as `t2t-trainer` would.
+--hparams_set=transformer_ghsumm_tiny --train_steps=5 --output_dir=OUT` trains exactly as `t2t-trainer` would.
 Runs in the t2t environment (TF 2.15.1). Each tool defines its own absl flags, so one process runs one tool.
 """
 import importlib
@@ -30,6 +30,7 @@ def main(argv=None):
     from trainer import compat
     compat.apply()  # before any tensor2tensor model/trainer import
     import trainer.problem  # noqa: F401  (registers github_issue_summarization)
+    import trainer.hparams  # noqa: F401  (registers transformer_ghsumm_tiny / _small)
 
     module = importlib.import_module(TOOLS[tool])
     import tensorflow.compat.v1 as tf
