@@ -173,3 +173,52 @@ def test_a_missing_checkpoint_is_a_clear_error(preprocessed_sample, tmp_path):
     proc = run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", tmp_path / "nothing", "--model_dir",
                     tmp_path / "m", "--data_dir", preprocessed_sample])
     assert proc.returncode == 2 and "no checkpoint in" in proc.stdout
+
+
+# ---------------------------------------------------------------- the copy mechanism (trainer/copy_model.py)
+
+def test_the_copy_model_is_a_distribution_and_fast_decoding_agrees_with_the_training_graph(preprocessed_sample):
+    """tests/t2t_copy_model_check.py builds transformer_copy (random weights) and compares, for the title that fast
+    cached greedy decoding writes, its score with the log-probability the teacher-forced training graph gives it."""
+    out = check_ok(run_t2t([REPO / "tests" / "t2t_copy_model_check.py", preprocessed_sample])).stdout
+    facts = json.loads(out.strip().splitlines()[-1])
+    assert abs(facts["prob_sums"][0] - 1) < 1e-4 and abs(facts["prob_sums"][1] - 1) < 1e-4
+    assert facts["fast_scores"] == pytest.approx(facts["forced_scores"], abs=1e-3)
+    assert facts["copy_only_outside_body"] < 1e-4  # a shut gate only copies the body's subwords
+
+
+COPY_TINY = ["--hparams_set", "transformer_ghsumm_copy",
+             "--hparams", "batch_size=512,max_length=64,hidden_size=128,filter_size=512,num_heads=4"]
+
+
+def test_a_plain_transformer_checkpoint_warm_starts_a_copy_model_that_trains_and_exports(
+        trained, preprocessed_sample, tmp_path, sample_rows):
+    model, killed_at, _ = trained
+    step, target = killed_at + 10, tmp_path / "copy"
+    out = check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", model, "--model_dir", target,
+                            "--data_dir", preprocessed_sample] + COPY_TINY)).stdout
+    assert "converted to transformer_copy" in out and f"starts from step {step}" in out
+    assert json.loads((target / "ghsumm_model.json").read_text())["model"] == "transformer_copy"
+    out = check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", target,
+                            "--train_steps", step + 2, "--progress_secs", "0.5"] + COPY_TINY)).stdout
+    assert f"trained {step} -> {step + 2} steps" in out, out[-3000:]
+    base = tmp_path / "serving"
+    check_ok(run_t2t(["-m", "trainer", "export", "--model_dir", target, "--model_base_path", base]))
+    card = json.loads((base / str(step + 2) / "assets.extra" / "ghsumm_model.json").read_text())
+    assert card["model"] == "transformer_copy"
+    import tensorflow as tf
+    predict = tf.saved_model.load(str(base / str(step + 2))).signatures["serving_default"]
+    example = tf.train.Example(features=tf.train.Features(feature={
+        "inputs": tf.train.Feature(int64_list=tf.train.Int64List(value=[5, 6, 7, 1]))}))
+    assert predict(tf.constant([example.SerializeToString()]))["outputs"].numpy().shape[0] == 1
+
+
+def test_a_copy_model_checkpoint_is_refused_for_a_plain_transformer_run(trained, preprocessed_sample, tmp_path):
+    model, killed_at, _ = trained
+    target = tmp_path / "copy"
+    check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", model, "--model_dir", target,
+                      "--data_dir", preprocessed_sample] + COPY_TINY))
+    proc = run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", target,
+                    "--train_steps", killed_at + 20, "--hparams", "batch_size=512,max_length=64"])
+    assert proc.returncode == 2 and "ghsumm_model: checkpoint 'transformer_copy', requested None" in proc.stdout, \
+        proc.stdout[-2000:]

@@ -11,6 +11,8 @@ A "slim" checkpoint (`python -m trainer slim_checkpoint`) holds the model's weig
 moment slots, a third of the size: the shipped warm start (data/warm_start/) is one. copy_checkpoint turns it
 back into a full checkpoint, with the slots as zeros and the optimizer's iteration count at 0, which is what a
 fresh optimizer would have, so training continues from the weights with a correctly bias-corrected Adam.
+A plain Transformer checkpoint can warm-start a transformer_copy model (trainer/copy_model.py): copy_checkpoint
+renames its variables into the copy model's scope and adds the copy gate, starting half open (g = 0.5).
 Runs in the t2t environment (any path tf.io.gfile understands: local, gs://).
 """
 from __future__ import annotations
@@ -31,9 +33,11 @@ SLIM_FILE = "slim_checkpoint.json"  # in a slim checkpoint's dir: the optimizer 
 SLOT_PREFIX, SLOT_SUFFIXES = "training/LazyAdam/", ("/m", "/v")
 OPTIMIZER_ITERATIONS = "training/LazyAdam/iter"
 # Hyper-parameters that change variable shapes or names: a checkpoint cannot be restored if one differs.
+# (ghsumm_model: the registered T2T model, whose name scopes every variable; see trainer/hparams.py)
+MODEL_HPARAM, COPY_MODEL = "ghsumm_model", "transformer_copy"
 SHAPE_HPARAMS = ("hidden_size", "filter_size", "num_hidden_layers", "num_encoder_layers", "num_decoder_layers",
                  "num_heads", "shared_embedding_and_softmax_weights", "symbol_modality_num_shards",
-                 "ffn_layer", "self_attention_type")
+                 "ffn_layer", "self_attention_type", MODEL_HPARAM)
 
 
 class IncompatibleCheckpoint(ValueError):
@@ -61,9 +65,25 @@ def shape_hparams(hparams_set: str, hparams: str) -> dict:
     return {k: hp.get(k) for k in SHAPE_HPARAMS if k in hp.values()}
 
 
-def check_compatible(model_dir: str, data_dir: str, hparams_set: str, hparams: str) -> None:
+def _model_of(shape: dict) -> str:
+    return shape.get(MODEL_HPARAM) or "transformer"
+
+
+def becomes_copy_model(model_dir: str, hparams_set: str, hparams: str) -> bool:
+    """True when model_dir holds a plain Transformer and the requested set trains transformer_copy with the same
+    sizes: copy_checkpoint converts such a checkpoint (module docstring)."""
+    run = read_run(model_dir)
+    if run is None:
+        return False
+    theirs, ours = shape_hparams(run["hparams_set"], run.get("hparams", "")), shape_hparams(hparams_set, hparams)
+    return _model_of(theirs) == "transformer" and _model_of(ours) == COPY_MODEL
+
+
+def check_compatible(model_dir: str, data_dir: str, hparams_set: str, hparams: str,
+                     convertible: bool = False) -> None:
     """Raises IncompatibleCheckpoint when model_dir holds a checkpoint that this data dir or these
-    hyper-parameters cannot continue. An empty model dir is always fine (training starts from scratch)."""
+    hyper-parameters cannot continue. An empty model dir is always fine (training starts from scratch).
+    convertible: a plain Transformer checkpoint for a transformer_copy run is fine (copy_checkpoint converts it)."""
     if not newest_checkpoint(model_dir):
         return
     vocab_here = os.path.join(data_dir, VOCAB_FILENAME)
@@ -86,6 +106,8 @@ def check_compatible(model_dir: str, data_dir: str, hparams_set: str, hparams: s
     theirs = shape_hparams(run["hparams_set"], run.get("hparams", ""))
     ours = shape_hparams(hparams_set, hparams)
     differ = {k: (theirs.get(k), ours.get(k)) for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k)}
+    if convertible and _model_of(theirs) == "transformer" and _model_of(ours) == COPY_MODEL:
+        differ.pop(MODEL_HPARAM, None)
     if differ:
         detail = ", ".join(f"{k}: checkpoint {a!r}, requested {b!r}" for k, (a, b) in sorted(differ.items()))
         raise IncompatibleCheckpoint(
@@ -102,7 +124,8 @@ def copy_checkpoint(checkpoint_dir: str, model_dir: str, data_dir: str, hparams_
     if not source:
         raise IncompatibleCheckpoint(f"no checkpoint in {checkpoint_dir} (expected a 'checkpoint' file and "
                                      "model.ckpt-N.* files, as T2T writes them)")
-    check_compatible(checkpoint_dir, data_dir, hparams_set, hparams)
+    convert = becomes_copy_model(checkpoint_dir, hparams_set, hparams)
+    check_compatible(checkpoint_dir, data_dir, hparams_set, hparams, convertible=convert)
     step = int(source.rsplit("-", 1)[1])
     have = newest_checkpoint(model_dir)
     if have and int(have.rsplit("-", 1)[1]) >= step:
@@ -111,13 +134,23 @@ def copy_checkpoint(checkpoint_dir: str, model_dir: str, data_dir: str, hparams_
     tf.io.gfile.makedirs(model_dir)
     name = os.path.basename(source)
     slim = os.path.join(checkpoint_dir, SLIM_FILE)
-    if tf.io.gfile.exists(slim):
-        _write_checkpoint(os.path.join(model_dir, name), _with_fresh_slots(source, json.loads(_read(slim))))
-        files = []
+    files = [os.path.join(checkpoint_dir, VOCAB_FILENAME)] if tf.io.gfile.exists(
+        os.path.join(checkpoint_dir, VOCAB_FILENAME)) else []
+    if tf.io.gfile.exists(slim) or convert:
+        tensors = (_with_fresh_slots(source, json.loads(_read(slim))) if tf.io.gfile.exists(slim)
+                   else _all_tensors(source))
+        if convert:
+            tensors = as_copy_model(tensors)
+            log.info("%s is a plain Transformer: converted to %s (copy gate half open)", source, COPY_MODEL)
+        _write_checkpoint(os.path.join(model_dir, name), tensors)
     else:
-        files = tf.io.gfile.glob(source + ".*")
-    files += [os.path.join(checkpoint_dir, f) for f in (VOCAB_FILENAME, RUN_FILE)
-              if tf.io.gfile.exists(os.path.join(checkpoint_dir, f))]
+        files += tf.io.gfile.glob(source + ".*")
+    if convert:  # the run file says what the model dir holds now
+        run = dict(read_run(checkpoint_dir), model=COPY_MODEL, hparams_set=hparams_set, hparams=hparams)
+        with tf.io.gfile.GFile(os.path.join(model_dir, RUN_FILE), "w") as f:
+            f.write(json.dumps(run, indent=2) + "\n")
+    elif tf.io.gfile.exists(os.path.join(checkpoint_dir, RUN_FILE)):
+        files.append(os.path.join(checkpoint_dir, RUN_FILE))
     for path in files:
         tf.io.gfile.copy(path, os.path.join(model_dir, os.path.basename(path)), overwrite=True)
     # The 'checkpoint' index last, with a relative path: until it is written the copy is not a checkpoint.
@@ -141,11 +174,43 @@ def _write_checkpoint(prefix: str, tensors: dict) -> None:
                                       tensors=[tf.constant(tensors[n]) for n in names]))
 
 
+def _all_tensors(source: str) -> dict:
+    reader = tf.train.load_checkpoint(source)
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+
+
+def as_copy_model(tensors: dict) -> dict:
+    """A plain Transformer's checkpoint tensors as transformer_copy's: every variable (and optimizer slot) moved
+    from the transformer/ scope to transformer_copy/, plus the copy gate (kernel 0, bias 0: g = 0.5 everywhere)
+    and, when the checkpoint has optimizer slots, zero slots for it."""
+    import re
+    import numpy as np
+    renamed = {}
+    for name, value in tensors.items():
+        for prefix in ("transformer/", SLOT_PREFIX + "transformer/"):
+            if name.startswith(prefix):
+                name = prefix.replace("transformer/", COPY_MODEL + "/") + name[len(prefix):]
+                break
+        renamed[name] = value
+    modality = [m for m in (re.match(r"^%s/(symbol_modality_\d+_(\d+))/shared/weights_0$" % COPY_MODEL, n)
+                            for n in renamed) if m]
+    if len(modality) != 1:
+        raise IncompatibleCheckpoint("not a Transformer checkpoint with one shared symbol modality: cannot add "
+                                     "a copy gate")
+    scope, hidden = "%s/%s/copy_gate" % (COPY_MODEL, modality[0].group(1)), int(modality[0].group(2))
+    gate = {scope + "/kernel": np.zeros([hidden, 1], np.float32), scope + "/bias": np.zeros([1], np.float32)}
+    renamed.update(gate)
+    if any(_is_slot(n) for n in renamed):
+        for name, value in gate.items():
+            for suffix in SLOT_SUFFIXES:
+                renamed[SLOT_PREFIX + name + suffix] = np.zeros_like(value)
+    return renamed
+
+
 def _with_fresh_slots(source: str, slim: dict) -> dict:
     """The slim checkpoint's tensors plus zero moments for every slot it left out, iterations back at 0."""
     import numpy as np
-    reader = tf.train.load_checkpoint(source)
-    tensors = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+    tensors = _all_tensors(source)
     for name, (shape, dtype) in slim["dropped_slots"].items():
         tensors[name] = np.zeros(shape, dtype=dtype)
     if OPTIMIZER_ITERATIONS in tensors:

@@ -30,7 +30,6 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 
 log = logging.getLogger("ghsumm.export")
 
-MODEL = "transformer"
 EXTRA_LENGTH = 40  # decode at most input length + this many subwords (titles are short)
 
 
@@ -70,9 +69,10 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     # The model dir holds the vocabulary, so it serves as T2T's data_dir for the problem's encoders.
     hp = trainer_lib.create_hparams(run["hparams_set"], run.get("hparams", ""), data_dir=model_dir,
                                     problem_name=PROBLEM_NAME)
+    model = trainer.hparams.model_name(hp)
     decode_hp = decoding.decode_hparams(f"beam_size={beam_size},alpha={alpha},extra_length={EXTRA_LENGTH}")
-    run_config = trainer_lib.create_run_config(model_name=MODEL, model_dir=model_dir, num_gpus=0)
-    estimator = trainer_lib.create_estimator(MODEL, hp, run_config, decode_hparams=decode_hp)
+    run_config = trainer_lib.create_run_config(model_name=model, model_dir=model_dir, num_gpus=0)
+    estimator = trainer_lib.create_estimator(model, hp, run_config, decode_hparams=decode_hp)
     problem = registry.problem(PROBLEM_NAME)
     tmp_base = os.path.join(model_base_path, ".tmp-%d-%d" % (version, os.getpid()))
     tf.io.gfile.makedirs(tmp_base)

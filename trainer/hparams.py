@@ -1,6 +1,9 @@
 """The project's hyper-parameter sets (registered with T2T; any T2T set name works too).
 
 - transformer_ghsumm_tiny: 2+2 layers, hidden 128: trains usefully on 2 CPU cores (the local default).
+- transformer_ghsumm_small: 2+2 layers, hidden 256, the body's first 64 subwords, a lower learning rate.
+- transformer_ghsumm_copy: transformer_ghsumm_small with a copy mechanism (trainer/copy_model.py): the shipped
+  warm start's set (data/warm_start/).
 - transformer_prepend, transformer_base: the reference's sets, for GPUs (T2T's own, unchanged).
 Any override passes through as T2T's comma-separated --hparams string, e.g. "batch_size=1024,max_length=128".
 Runs in the t2t environment.
@@ -13,8 +16,17 @@ compat.apply()
 from tensor2tensor.models import transformer  # noqa: E402
 from tensor2tensor.utils import registry  # noqa: E402
 
+from trainer import copy_model  # noqa: E402  (registers transformer_copy)
+
 DEFAULT_HPARAMS_SET = "transformer_ghsumm_tiny"
+DEFAULT_MODEL = "transformer"
+MODEL_HPARAM = "ghsumm_model"  # a set that trains another registered T2T model than DEFAULT_MODEL names it here
 GPU_HPARAMS_SETS = ("transformer_prepend", "transformer_base")
+
+
+def model_name(hparams) -> str:
+    """The registered T2T model a hyper-parameter set trains (the Transformer unless the set says otherwise)."""
+    return hparams.get(MODEL_HPARAM) or DEFAULT_MODEL
 
 
 @registry.register_hparams
@@ -32,8 +44,8 @@ def transformer_ghsumm_tiny():
 
 @registry.register_hparams
 def transformer_ghsumm_small():
-    """The shipped warm-start model's set (data/warm_start/): 2+2 layers, hidden 256, trained for hours on 2 CPU
-    cores on all the issue data in ../shared/data. The lessons of QUALITY-NOTES.md are built in:
+    """2+2 layers, hidden 256, sized for hours of training on 2 CPU cores on all the issue data in
+    ../shared/data. The lessons of QUALITY-NOTES.md are built in:
     - only the first 64 subwords of the body are read (max_input_seq_length; the title's words are mostly at the
       start, and short inputs align sooner). T2T applies the cut in training AND in the exported serving graph,
       so what the server reads is what the model learned from;
@@ -48,4 +60,13 @@ def transformer_ghsumm_small():
     hparams.learning_rate_constant = 0.5
     hparams.learning_rate_warmup_steps = 1000
     hparams.layer_prepostprocess_dropout = 0.2
+    return hparams
+
+
+@registry.register_hparams
+def transformer_ghsumm_copy():
+    """The shipped warm-start model's set (data/warm_start/): transformer_ghsumm_small's sizes and schedule, and a
+    copy mechanism (trainer/copy_model.py) so that titles can take the body's own words, as most titles do."""
+    hparams = transformer_ghsumm_small()
+    hparams.add_hparam(MODEL_HPARAM, copy_model.MODEL_NAME)
     return hparams

@@ -28,8 +28,6 @@ from trainer import problem as project_problem  # noqa: E402
 
 log = logging.getLogger("ghsumm.train")
 
-MODEL = "transformer"
-
 
 class ProgressHook(tf.train.SessionRunHook):
     """Logs step, steps/s, training loss and ETA every `every_secs` seconds."""
@@ -92,12 +90,12 @@ def gpu_count(requested: int) -> int:
     return used
 
 
-def record_run(model_dir: str, data_dir: str, hparams_set: str, hparams: str) -> dict:
+def record_run(model_dir: str, data_dir: str, model: str, hparams_set: str, hparams: str) -> dict:
     """Stores the model's vocabulary and hyper-parameters beside its checkpoints (they travel with them)."""
     vocab = os.path.join(data_dir, project_problem.VOCAB_FILENAME)
     tf.io.gfile.makedirs(model_dir)
     tf.io.gfile.copy(vocab, os.path.join(model_dir, project_problem.VOCAB_FILENAME), overwrite=True)
-    run = {"problem": project_problem.PROBLEM_NAME, "model": MODEL, "hparams_set": hparams_set,
+    run = {"problem": project_problem.PROBLEM_NAME, "model": model, "hparams_set": hparams_set,
            "hparams": hparams, "vocab_file": project_problem.VOCAB_FILENAME}
     with tf.io.gfile.GFile(os.path.join(model_dir, checkpoint.RUN_FILE), "w") as f:
         f.write(json.dumps(run, indent=2) + "\n")
@@ -115,14 +113,15 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
         log.info("model dir %s is at step %d >= --train_steps %d: nothing to train", model_dir, start_step,
                  train_steps)
         return start_step
-    record_run(model_dir, data_dir, hparams_set, hparams)
-    workers = gpu_count(gpus)
     hp = trainer_lib.create_hparams(hparams_set, hparams)  # create_experiment adds data_dir and the problem
+    model = project_hparams.model_name(hp)
+    record_run(model_dir, data_dir, model, hparams_set, hparams)
+    workers = gpu_count(gpus)
     run_config = trainer_lib.create_run_config(
-        model_name=MODEL, model_dir=model_dir, save_checkpoints_steps=save_checkpoints_steps,
+        model_name=model, model_dir=model_dir, save_checkpoints_steps=save_checkpoints_steps,
         keep_checkpoint_max=keep_checkpoint_max, num_gpus=workers, schedule="train")
     experiment = trainer_lib.create_experiment(
-        run_config, hp, MODEL, project_problem.PROBLEM_NAME, data_dir, train_steps, eval_steps=1,
+        run_config, hp, model, project_problem.PROBLEM_NAME, data_dir, train_steps, eval_steps=1,
         schedule="train", additional_train_hooks=[ProgressHook(train_steps, progress_secs)])
     started = time.time()
     experiment.train()

@@ -1,0 +1,61 @@
+"""Run by tests/test_copy_model.py in the t2t environment: builds transformer_copy (random weights, tiny sizes) on a
+data dir's vocabulary and prints JSON facts about it:
+
+  prob_sums       exp(logits) summed over the vocabulary at every teacher-forced title position (must be 1);
+  fast_scores     the log-probability T2T's fast (cached) greedy decoding gives its own output;
+  forced_scores   the log-probability the training graph (teacher forcing, no cache) gives that same output;
+  copy_only       with the gate shut (all copy), the probability mass on subwords that are not in the body.
+
+    python tests/t2t_copy_model_check.py DATA_DIR
+"""
+import json
+import sys
+
+from trainer import copy_model, hparams as project_hparams, problem  # noqa: F401  (registers all)
+
+import numpy as np  # noqa: E402
+import tensorflow.compat.v1 as tf  # noqa: E402
+from tensor2tensor.utils import registry, trainer_lib  # noqa: E402
+
+
+HPARAMS_SET = "transformer_ghsumm_copy"
+
+
+def main(data_dir: str) -> None:
+    hp = trainer_lib.create_hparams(HPARAMS_SET, "hidden_size=32,filter_size=64,num_heads=2,force_full_predict=True",
+                                    data_dir=data_dir, problem_name=problem.PROBLEM_NAME)
+    rng = np.random.RandomState(0)
+    inputs = rng.randint(2, 300, size=(3, 12, 1, 1)).astype(np.int32)
+    inputs[:, -1] = 1  # EOS
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        features = {"inputs": tf.constant(inputs), "target_space_id": tf.constant(0, tf.int32)}
+        model_cls = registry.model(project_hparams.model_name(hp))
+        targets = tf.placeholder(tf.int32, [3, None, 1, 1])
+        with tf.variable_scope(tf.get_variable_scope(), reuse=tf.AUTO_REUSE):
+            model = model_cls(hp, tf.estimator.ModeKeys.PREDICT)
+            # the training graph first (it names the variable scope), then fast decoding in the same variables
+            forced_logits, _ = model(dict(features, targets=targets))
+            attention, ids = model._copy_inputs  # pylint: disable=protected-access
+            decoded = model.infer(dict(features), decode_length=6, beam_size=1)
+        forced = tf.reduce_sum(tf.gather(tf.nn.log_softmax(tf.squeeze(forced_logits, [2, 3])),
+                                         tf.squeeze(targets, [2, 3]), batch_dims=2), axis=1)
+        sums = tf.reduce_sum(tf.exp(forced_logits), axis=-1)
+        # the mixture alone, with the gate shut: all mass on the body's subwords
+        closed = copy_model.mix_copy(forced_logits, tf.fill(tf.shape(forced_logits)[:-1], -50.0), attention, ids,
+                                     tf.shape(forced_logits)[-1])
+        in_body = tf.reduce_max(tf.one_hot(ids, tf.shape(forced_logits)[-1]), axis=1)  # [batch, vocab]
+        outside = tf.reduce_sum(tf.exp(closed) * (1.0 - in_body[:, None, None, None, :]), axis=-1)
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            fast = session.run(decoded)
+            feed = {targets: fast["outputs"].reshape(3, -1, 1, 1)}
+            out = session.run({"forced": forced, "sums": sums, "outside": outside}, feed)
+            out["fast"] = fast["scores"]
+    print(json.dumps({"prob_sums": [float(out["sums"].min()), float(out["sums"].max())],
+                      "fast_scores": out["fast"].tolist(), "forced_scores": out["forced"].tolist(),
+                      "copy_only_outside_body": float(out["outside"].max())}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,112 @@
+"""transformer_copy: tensor2tensor's Transformer with a copy mechanism (a pointer-generator, See et al. 2017).
+
+Why: QUALITY-NOTES.md and data/warm_start/README.md. About half of a title's words are in the body's first
+sentences, and a plain Transformer trained on ~15-40k issues writes vague stock titles instead of copying them.
+Here, at every title position the model may copy a body subword as well as generate one from the vocabulary:
+
+    p(w) = g * softmax(logits)(w) + (1 - g) * sum of a_i over the body positions i whose subword is w
+
+where a is the encoder-decoder attention of the last decoder layer (the mean of its heads) and
+g = sigmoid(dense(decoder state)) the generation gate. The model returns log p(w) as its "logits", so T2T's
+loss (softmax cross-entropy of log p is -log p), its beam search and the SavedModel export work unchanged, fast
+(cached) decoding included: the body's subword ids travel in the decoding cache, beam-expanded like the rest.
+
+Selected by a hyper-parameter set that sets `ghsumm_model = "transformer_copy"` (transformer_ghsumm_copy in
+trainer/hparams.py); `trainer.hparams.model_name(hparams)` says which model a set trains. Variables live under
+transformer_copy/ (the plain model's under transformer/); trainer/checkpoint.py converts a plain Transformer
+checkpoint into this model's (`as_copy_model`). Runs in the t2t environment.
+"""
+from trainer import compat
+
+compat.apply()
+
+# pylint: disable=wrong-import-position
+import tensorflow.compat.v1 as tf  # noqa: E402
+from tensor2tensor.layers import common_layers, modalities  # noqa: E402
+from tensor2tensor.models import transformer  # noqa: E402
+from tensor2tensor.utils import registry  # noqa: E402
+
+MODEL_NAME = "transformer_copy"
+GATE_SCOPE = "copy_gate"
+_EPSILON = 1e-9  # keeps log p finite where both the vocabulary and the copy give a word (almost) nothing
+
+
+def _encdec_suffix(num_layers: int) -> str:
+    return "decoder/layer_%d/encdec_attention/multihead_attention/dot_product_attention" % (num_layers - 1)
+
+
+def last_encdec_attention(attention_weights: dict, num_layers: int):
+    """The last decoder layer's encoder-decoder attention weights [batch, heads, title length, body length], from
+    the dict T2T's attention layers save them into, keyed by variable scope. Entries of earlier calls stay there
+    (under the same or another scope name), so decode() removes them before each call: one is left."""
+    wanted = _encdec_suffix(num_layers)
+    keys = [k for k in attention_weights if k.endswith(wanted)]
+    if len(keys) != 1:
+        raise ValueError("expected one attention entry ending in %s, found %s" % (wanted, keys))
+    return attention_weights[keys[0]]
+
+
+def mix_copy(logits, gate_logit, attention, input_ids, vocab_size):
+    """log(g * softmax(logits) + (1 - g) * copy), shaped like logits [batch, length, 1, 1, vocab].
+
+    gate_logit [batch, length, 1, 1]; attention [batch, heads, length, body length]; input_ids [batch, body
+    length] (int)."""
+    copy = tf.matmul(tf.reduce_mean(attention, axis=1),                       # [batch, length, body length]
+                     tf.one_hot(input_ids, vocab_size, dtype=attention.dtype))  # [batch, body length, vocab]
+    copy = tf.reshape(copy, common_layers.shape_list(logits))
+    gate = tf.expand_dims(tf.sigmoid(gate_logit), -1)
+    return tf.log(gate * tf.nn.softmax(logits) + (1.0 - gate) * copy + _EPSILON)
+
+
+def _body_ids(inputs):
+    """The body's subword ids [batch, body length] from T2T's inputs feature [batch, body length, 1(, 1)]."""
+    shape = common_layers.shape_list(inputs)
+    return tf.reshape(tf.cast(inputs, tf.int32), shape[:2])
+
+
+@registry.register_model(MODEL_NAME)
+class TransformerCopy(transformer.Transformer):
+    """Transformer + copy mechanism (module docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._body_ids = None        # set by model_fn / _fast_decode before anything is decoded
+        self._copy_inputs = None     # (attention, body ids) of the newest decode() call, read by _copy_top
+        self._init_cache_fn = self._init_cache_with_body_ids
+
+    def set_mode(self, mode):
+        """T2T rebuilds the hparams per mode; the targets' top is ours in every one (a new dict: the old one is
+        shared with the caller's hparams)."""
+        super().set_mode(mode)
+        self._hparams.top = dict(self._hparams.top, targets=self._copy_top)
+
+    def model_fn(self, features):
+        self._body_ids = _body_ids(features["inputs"])
+        return super().model_fn(features)
+
+    def _fast_decode(self, features, decode_length, *args, **kwargs):
+        self._body_ids = _body_ids(features["inputs"])
+        return super()._fast_decode(features, decode_length, *args, **kwargs)
+
+    def _init_cache_with_body_ids(self, cache, *args, **kwargs):
+        cache = transformer._init_transformer_cache(cache, *args, **kwargs)  # pylint: disable=protected-access
+        cache["body_ids"] = self._body_ids  # beam search expands it with the rest of the cache
+        return cache
+
+    def decode(self, decoder_input, encoder_output, encoder_decoder_attention_bias, decoder_self_attention_bias,
+               hparams, cache=None, **kwargs):
+        num_layers = self._hparams.num_decoder_layers or self._hparams.num_hidden_layers
+        for stale in [k for k in self.attention_weights if k.endswith(_encdec_suffix(num_layers))]:
+            del self.attention_weights[stale]
+        output = super().decode(decoder_input, encoder_output, encoder_decoder_attention_bias,
+                                decoder_self_attention_bias, hparams, cache=cache, **kwargs)
+        ids = cache["body_ids"] if cache is not None and "body_ids" in cache else self._body_ids
+        self._copy_inputs = (last_encdec_attention(self.attention_weights, num_layers), ids)
+        return output
+
+    def _copy_top(self, body_output, targets, model_hparams, vocab_size):
+        """The targets' top: the symbol modality's logits mixed with the copy distribution."""
+        logits = modalities.symbol_top(body_output, targets, model_hparams, vocab_size)
+        attention, ids = self._copy_inputs
+        gate_logit = tf.layers.dense(body_output, 1, name=GATE_SCOPE)
+        return mix_copy(logits, gate_logit, attention, ids, vocab_size)
