@@ -7,10 +7,11 @@ titles come after:
   lead     the title is the body's first sentence, cut to LEAD_WORDS words: pure copying from the start of the
            input (any issue with a body will do, so every source in ../shared/data counts);
   extract  the title is the window of the body's first WINDOW_SCOPE words that best matches the real title (the
-           highest ROUGE-L F1 over windows of MIN_WINDOW..MAX_WINDOW words): copying what a title would take. Issues whose
-           best window matches less than MIN_WINDOW_F1 keep their real title;
+           highest ROUGE-L F1 over windows of MIN_WINDOW..MAX_WINDOW words, about a title's length): copying the
+           span a title would take. Issues whose best window matches less than MIN_WINDOW_F1 take the lead
+           (FALLBACK_WORDS words), so every pseudo title is a title-sized span of the body;
   overlap  the title's own words that also occur in the body's first WINDOW_SCOPE words, in the title's order:
-           the part of the real title a copying model can write. Issues with fewer than MIN_WINDOW such words keep
+           the part of the real title a copying model can write. Issues with fewer than MIN_OVERLAP such words keep
            their real title.
 
     python -m data.pseudo_titles --task lead|extract --input FILE [--input ...] --out DIR
@@ -35,9 +36,10 @@ from data.records import Issue, Reject, split_of
 
 LEAD_WORDS = 14
 WINDOW_SCOPE = 40         # about the 64 subwords transformer_ghsumm_small reads
-MAX_WINDOW = 16
-MIN_WINDOW_F1 = 0.4
-MIN_WINDOW = 2
+MIN_WINDOW, MAX_WINDOW = 6, 12
+MIN_WINDOW_F1 = 0.2
+FALLBACK_WORDS = 10
+MIN_OVERLAP = 2
 TASKS = ("lead", "extract", "overlap")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -66,18 +68,20 @@ def _lcs(a: list[str], b: list[str]) -> int:
     return row[-1]
 
 
-def best_window(body: str, title: str, scope: int = WINDOW_SCOPE, max_window: int = MAX_WINDOW) -> tuple[str, float]:
+def best_window(body: str, title: str, scope: int = WINDOW_SCOPE, min_window: int = MIN_WINDOW,
+                max_window: int = MAX_WINDOW) -> tuple[str, float]:
     """The window of the body's first `scope` words with the highest ROUGE-L F1 against the title (words compared
     without case and punctuation), and that F1; the earliest, then shortest, wins a tie."""
     words = body.split()[:scope]
     keys, title_keys = _keys(words), [k for k in _keys(title.split()) if k]
     best, best_f1 = "", 0.0
+    shortest = min(min_window, len(words))  # a body shorter than a window is one window
     if not title_keys:
         return best, best_f1
     for start in range(len(words)):
         if not keys[start] or keys[start] not in title_keys:
             continue  # a best window starts with a matching word
-        for end in range(start + MIN_WINDOW, min(start + max_window, len(words)) + 1):
+        for end in range(start + shortest, min(start + max_window, len(words)) + 1):
             window = [k for k in keys[start:end] if k]
             common = _lcs(window, title_keys)
             if not common:
@@ -100,9 +104,9 @@ def pseudo_title(task: str, issue: Issue) -> str:
         return lead_title(issue.body)
     if task == "overlap":
         overlap = title_overlap(issue.body, issue.title)
-        return overlap if len(overlap.split()) >= MIN_WINDOW else issue.title
+        return overlap if len(overlap.split()) >= MIN_OVERLAP else issue.title
     window, f1 = best_window(issue.body, issue.title)
-    return window if f1 >= MIN_WINDOW_F1 else issue.title
+    return window if f1 >= MIN_WINDOW_F1 else lead_title(issue.body, FALLBACK_WORDS)
 
 
 def pseudo_issues(task: str, paths: Iterable[str], eval_percent: float, counts: Counter,

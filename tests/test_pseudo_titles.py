@@ -16,21 +16,24 @@ def test_lead_title_is_the_first_sentence_cut_to_its_word_limit():
 def test_best_window_finds_the_title_inside_the_body():
     body = "hello team, when i run the installer on windows 10 it fails with error 5. any idea?"
     window, f1 = best_window(body, "Installer fails on Windows 10")
-    assert window == "installer on windows 10"  # LCS 4 of 4 window words and 5 title words
-    assert abs(f1 - 2 * 1.0 * 0.8 / 1.8) < 1e-9
+    assert window == "installer on windows 10 it fails"  # title-sized: at least MIN_WINDOW (6) words
+    assert abs(f1 - 2 * (4 / 6) * (4 / 5) / (4 / 6 + 4 / 5)) < 1e-9  # LCS 4 of 6 window words, 5 title words
+    window, f1 = best_window(body, "Installer fails on Windows 10", min_window=2)
+    assert window == "installer on windows 10" and abs(f1 - 2 * 1.0 * 0.8 / 1.8) < 1e-9
+    assert best_window("installer fails", "installer fails")[0] == "installer fails"  # a short body is one window
     assert best_window("nothing in common here", "completely different words") == ("", 0.0)
 
 
 def test_best_window_only_looks_at_the_start_the_model_reads():
     body = " ".join(["filler"] * 50) + " installer fails"
-    assert best_window(body, "installer fails", scope=40) == ("", 0.0)
-    assert best_window(body, "installer fails", scope=60)[0] == "installer fails"
+    assert best_window(body, "installer fails", scope=40, min_window=2) == ("", 0.0)
+    assert best_window(body, "installer fails", scope=60, min_window=2)[0] == "installer fails"
 
 
-def test_extract_keeps_the_real_title_when_no_window_matches_it():
-    issue = Issue(id="x", title="crash on start", body="completely unrelated words in this body")
-    assert pseudo_title("extract", issue) == "crash on start"
-    assert pseudo_title("lead", issue) == "completely unrelated words in this body"
+def test_extract_takes_the_lead_when_no_window_matches_the_title():
+    issue = Issue(id="x", title="crash on start", body="completely unrelated words in this body. and more here")
+    assert pseudo_title("extract", issue) == "completely unrelated words in this body."
+    assert pseudo_title("lead", issue) == "completely unrelated words in this body."
 
 
 def test_writes_only_the_train_split_in_the_github_shape_with_the_same_ids(tmp_path, sample_csv, capsys):

@@ -51,8 +51,14 @@ def mix_copy(logits, gate_logit, attention, input_ids, vocab_size):
 
     gate_logit [batch, length, 1, 1]; attention [batch, heads, length, body length]; input_ids [batch, body
     length] (int)."""
-    copy = tf.matmul(tf.reduce_mean(attention, axis=1),                       # [batch, length, body length]
-                     tf.one_hot(input_ids, vocab_size, dtype=attention.dtype))  # [batch, body length, vocab]
+    weights = tf.reduce_mean(attention, axis=1)  # [batch, length, body length]
+    batch, length, body_length = common_layers.shape_list(weights)
+    # scatter-add each body position's weight onto its subword: [batch * length * vocab] segments, without
+    # building a [batch, body length, vocab] one-hot (64 times larger at every decoding step)
+    rows = tf.range(batch * length)[:, None] * vocab_size                             # [batch*length, 1]
+    ids = tf.reshape(tf.tile(input_ids[:, None, :], [1, length, 1]), [batch * length, body_length])
+    copy = tf.math.unsorted_segment_sum(tf.reshape(weights, [-1]), tf.reshape(rows + ids, [-1]),
+                                        batch * length * vocab_size)
     copy = tf.reshape(copy, common_layers.shape_list(logits))
     gate = tf.expand_dims(tf.sigmoid(gate_logit), -1)
     return tf.log(gate * tf.nn.softmax(logits) + (1.0 - gate) * copy + _EPSILON)

@@ -30,11 +30,11 @@ def t2t_python() -> str:
     return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
 
 
-def _run(cmd: list[str], log_path: str, what: str) -> None:
+def _run(cmd: list[str], log_path: str, what: str, tag: str = "quality") -> None:
     """Runs a project command, its output into log_path; a failure ends with the log's tail."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH")] if p),
                TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    print("[quality] %s (log %s)" % (what, log_path), flush=True)
+    print("[%s] %s (log %s)" % (tag, what, log_path), flush=True)
     with open(log_path, "w") as log:
         rc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     if rc:
