@@ -1,18 +1,16 @@
-"""Pseudo-titled issues: the first lessons of the warm start's curriculum (data/warm_start/README.md).
+"""Pseudo-titled issues: the lessons of the warm start's curriculum (data/warm_start/README.md).
 
-QUALITY-NOTES.md: a Transformer trained on ~15-40k (body, title) pairs from scratch never learns to attend to the
-body and collapses to stock titles. Two tasks that are easy to learn teach it to copy from the body first; the real
-titles come after:
+QUALITY-NOTES.md: a Transformer trained on ~15-40k (body, title) pairs never learns to attend to the body and
+writes vague stock titles. Two tasks that are easier to learn teach it to copy from the body (lead), then which
+span of the body a title takes (extract). Training on the real titles afterwards undoes it (measured: the
+README above).
 
   lead     the title is the body's first sentence, cut to LEAD_WORDS words: pure copying from the start of the
            input (any issue with a body will do, so every source in ../shared/data counts);
   extract  the title is the window of the body's first WINDOW_SCOPE words that best matches the real title (the
            highest ROUGE-L F1 over windows of MIN_WINDOW..MAX_WINDOW words, about a title's length): copying the
            span a title would take. Issues whose best window matches less than MIN_WINDOW_F1 take the lead
-           (FALLBACK_WORDS words), so every pseudo title is a title-sized span of the body;
-  overlap  the title's own words that also occur in the body's first WINDOW_SCOPE words, in the title's order:
-           the part of the real title a copying model can write. Issues with fewer than MIN_OVERLAP such words keep
-           their real title.
+           (FALLBACK_WORDS words), so every pseudo title is a title-sized span of the body.
 
     python -m data.pseudo_titles --task lead|extract --input FILE [--input ...] --out DIR
 
@@ -39,8 +37,7 @@ WINDOW_SCOPE = 40         # about the 64 subwords transformer_ghsumm_small reads
 MIN_WINDOW, MAX_WINDOW = 6, 12
 MIN_WINDOW_F1 = 0.2
 FALLBACK_WORDS = 10
-MIN_OVERLAP = 2
-TASKS = ("lead", "extract", "overlap")
+TASKS = ("lead", "extract")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -93,18 +90,9 @@ def best_window(body: str, title: str, scope: int = WINDOW_SCOPE, min_window: in
     return best, best_f1
 
 
-def title_overlap(body: str, title: str, scope: int = WINDOW_SCOPE) -> str:
-    """The title's words that occur (without case and punctuation) in the body's first `scope` words."""
-    seen = set(_keys(body.split()[:scope])) - {""}
-    return " ".join(w for w, k in zip(title.split(), _keys(title.split())) if k in seen)
-
-
 def pseudo_title(task: str, issue: Issue) -> str:
     if task == "lead":
         return lead_title(issue.body)
-    if task == "overlap":
-        overlap = title_overlap(issue.body, issue.title)
-        return overlap if len(overlap.split()) >= MIN_OVERLAP else issue.title
     window, f1 = best_window(issue.body, issue.title)
     return window if f1 >= MIN_WINDOW_F1 else lead_title(issue.body, FALLBACK_WORDS)
 
@@ -132,7 +120,6 @@ def pseudo_issues(task: str, paths: Iterable[str], eval_percent: float, counts: 
                 rejects.append({"reason": "no_pseudo_title", "source": cleaned.source, "id": cleaned.id})
                 continue
             counts["written"] += 1
-            counts["real_title_kept"] += title == cleaned.title
             yield {"html_url": cleaned.id, "title": title, "body": cleaned.body, "created_at": cleaned.created_at}
 
 
@@ -161,8 +148,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (FileNotFoundError, readers.FormatError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{args.task}: wrote {counts['written']} issues to {path} "
-          f"(real title kept for {counts['real_title_kept']}); counts {dict(sorted(counts.items()))}")
+    print(f"{args.task}: wrote {counts['written']} issues to {path}; counts {dict(sorted(counts.items()))}")
     return 0
 
 
