@@ -2,7 +2,9 @@
 
 data: input files/globs, comma-separated (CSV / JSONL, local or gs://), or an already preprocessed data dir
 (vocabulary + TFRecords), which is then used as is. With a warm-start checkpoint_dir the data is encoded with
-the checkpoint's vocabulary (the model can only continue with the vocabulary it was trained with).
+the checkpoint's vocabulary (the model can only continue with the vocabulary it was trained with) and its train
+targets are what the checkpoint learned to write (its ghsumm_model.json's title_target: the titles, or the body
+span that best matches each, for the shipped copy model).
 Both enter as artifacts imported by the pipeline (dsl.importer; "" or "none": no checkpoint).
 beam_args: extra flags for Beam, space-separated (e.g. --runner DataflowRunner --project P --region R ...)."""
 from kfp import dsl
@@ -46,6 +48,8 @@ def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input
                 raise FileNotFoundError("checkpoint_dir %s does not exist" % checkpoint_dir)
             if vocabs:
                 args += ["--vocab_file", vocabs[0]]
+            card = rt.read_json(os.path.join(checkpoint_dir, "ghsumm_model.json")) or {}
+            args += ["--title_target", card.get("title_target", "title")]
         rt.run_cli("preprocess", run_dir, args + shlex.split(beam_args))
     rt.record_step(run_dir, "preprocess", data_dir=data_dir, stats_path=os.path.join(data_dir, "stats.json"))
     return data_dir

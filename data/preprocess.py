@@ -18,6 +18,10 @@ Output directory (T2T's Text2TextProblem layout for problem `github_issue_summar
   stats.json, stats.txt  counts per step, rejects and skips by reason, duplicates, length distributions,
                          vocabulary coverage (tokens that fell back to character pieces)
 
+--title_target extract: the train split's targets are the title-sized span of the body that best matches the
+title (data/pseudo_titles.py), what the shipped copy model (transformer_ghsumm_copy) learns and continues to
+learn; eval_issues.jsonl keeps the real titles, which evaluation scores against. Default: the titles.
+
 Every option not listed by --help is passed to Beam unchanged (--runner, --direct_num_workers, Dataflow, Flink
 and Spark options, ...). --workers N is a shortcut for the DirectRunner's multi-process mode.
 """
@@ -40,7 +44,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from data import clean, readers, vocab
+from data import clean, pseudo_titles, readers, vocab
 from data.records import Issue, Reject, content_key, split_of
 
 log = logging.getLogger("ghsumm.preprocess")
@@ -122,10 +126,16 @@ class Example(typing.NamedTuple):
     title_tokens: list
 
 
-def split_and_tokenize(issue: Issue, eval_percent: float) -> Example:
+TITLE_TARGETS = ("title", "extract")
+
+
+def split_and_tokenize(issue: Issue, eval_percent: float, title_target: str = "title") -> Example:
     from tensor2tensor.data_generators import tokenizer
-    return Example(split_of(issue.id, eval_percent), issue, tokenizer.encode(issue.body),
-                   tokenizer.encode(issue.title))
+    split = split_of(issue.id, eval_percent)
+    target = issue.title
+    if title_target == "extract" and split == "train":
+        target = pseudo_titles.pseudo_title("extract", issue)
+    return Example(split, issue, tokenizer.encode(issue.body), tokenizer.encode(target))
 
 
 class CountTokens(beam.CombineFn):
@@ -230,7 +240,8 @@ def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str])
               | "KeyByContent" >> beam.Map(lambda i: (content_key(i), i))
               | "GroupDuplicates" >> beam.GroupByKey()
               | "DropDuplicates" >> beam.Map(keep_first_of_duplicates))
-    examples = unique | "SplitByIdHashAndTokenize" >> beam.Map(split_and_tokenize, args.eval_percent)
+    examples = unique | "SplitByIdHashAndTokenize" >> beam.Map(split_and_tokenize, args.eval_percent,
+                                                                        args.title_target)
 
     # Dead letters: every rejected row, one JSON object a line.
     ((rows.rejects, cleaned.rejects)
@@ -300,6 +311,8 @@ def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, li
     parser.add_argument("--eval_shards", type=int, default=1)
     parser.add_argument("--max_body_words", type=int, default=clean.MAX_BODY_WORDS)
     parser.add_argument("--keep_case", action="store_true", help="do not lowercase")
+    parser.add_argument("--title_target", choices=TITLE_TARGETS, default="title",
+                        help="train targets: the titles, or the body span that best matches each (extract)")
     parser.add_argument("--workers", type=int, default=0,
                         help="DirectRunner worker processes (0: Beam's default, in-process)")
     args, beam_args = parser.parse_known_args(argv)

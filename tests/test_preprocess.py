@@ -446,3 +446,21 @@ def test_runner_options_go_to_beam_unchanged(tmp_path):
     assert beam_args == beam_flags and args.input == ["x.csv"]
     _, beam_args = preprocess.parse_args(["--input", "x.csv", "--output_dir", str(tmp_path), "--workers", "2"])
     assert beam_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+# ---------------------------------------------------------------- --title_target extract (the copy model's targets)
+
+def test_extract_targets_are_body_spans_in_train_while_eval_keeps_the_real_titles(tmp_path, inputs, first_run):
+    out = tmp_path / "extract"
+    run_job("--input", inputs["kaggle"], "--output_dir", out, "--vocab_file", first_run[0] / VOCAB,
+            "--title_target", "extract")
+    train = decoded(out, TRAIN_SHARDS)
+    assert len(train) > 200
+    for title, body in train:
+        assert title in body  # a span of the (cleaned) body: what the copy model learns to write
+    bodies = {body: title for title, body in decoded(first_run[0], TRAIN_SHARDS)}
+    changed = sum(bodies.get(body) != title for title, body in train)
+    assert changed > len(train) / 2  # most real titles are not spans of their bodies
+    real = {i["id"]: i["title"] for i in jsonl_lines(first_run[0] / "eval_issues.jsonl")}
+    evaluated = jsonl_lines(out / "eval_issues.jsonl")
+    assert evaluated and all(real[i["id"]] == i["title"] for i in evaluated)  # scored against the real titles

@@ -21,12 +21,19 @@ from trainer import copy_model  # noqa: E402  (registers transformer_copy)
 DEFAULT_HPARAMS_SET = "transformer_ghsumm_tiny"
 DEFAULT_MODEL = "transformer"
 MODEL_HPARAM = "ghsumm_model"  # a set that trains another registered T2T model than DEFAULT_MODEL names it here
+TITLE_TARGET_HPARAM = "ghsumm_title_target"  # what the set learns to write: the titles (default) or "extract"
 GPU_HPARAMS_SETS = ("transformer_prepend", "transformer_base")
 
 
 def model_name(hparams) -> str:
     """The registered T2T model a hyper-parameter set trains (the Transformer unless the set says otherwise)."""
     return hparams.get(MODEL_HPARAM) or DEFAULT_MODEL
+
+
+def title_target(hparams) -> str:
+    """What the set's train targets are (`data.preprocess --title_target`): "title", or "extract" (the body span
+    that best matches the title)."""
+    return hparams.get(TITLE_TARGET_HPARAM) or "title"
 
 
 @registry.register_hparams
@@ -65,8 +72,10 @@ def transformer_ghsumm_small():
 
 @registry.register_hparams
 def transformer_ghsumm_copy():
-    """The shipped warm-start model's set (data/warm_start/): transformer_ghsumm_small's sizes and schedule, and a
-    copy mechanism (trainer/copy_model.py) so that titles can take the body's own words, as most titles do."""
+    """The shipped warm-start model's set (data/warm_start/): transformer_ghsumm_small's sizes and schedule, a
+    copy mechanism (trainer/copy_model.py) so that titles can take the body's own words, as most titles do, and
+    trained on the title-sized body span that best matches each title (data/warm_start/README.md says why)."""
     hparams = transformer_ghsumm_small()
     hparams.add_hparam(MODEL_HPARAM, copy_model.MODEL_NAME)
+    hparams.add_hparam(TITLE_TARGET_HPARAM, "extract")
     return hparams

@@ -90,13 +90,14 @@ def gpu_count(requested: int) -> int:
     return used
 
 
-def record_run(model_dir: str, data_dir: str, model: str, hparams_set: str, hparams: str) -> dict:
+def record_run(model_dir: str, data_dir: str, hp, hparams_set: str, hparams: str) -> dict:
     """Stores the model's vocabulary and hyper-parameters beside its checkpoints (they travel with them)."""
     vocab = os.path.join(data_dir, project_problem.VOCAB_FILENAME)
     tf.io.gfile.makedirs(model_dir)
     tf.io.gfile.copy(vocab, os.path.join(model_dir, project_problem.VOCAB_FILENAME), overwrite=True)
-    run = {"problem": project_problem.PROBLEM_NAME, "model": model, "hparams_set": hparams_set,
-           "hparams": hparams, "vocab_file": project_problem.VOCAB_FILENAME}
+    run = {"problem": project_problem.PROBLEM_NAME, "model": project_hparams.model_name(hp),
+           "hparams_set": hparams_set, "hparams": hparams, "vocab_file": project_problem.VOCAB_FILENAME,
+           "title_target": project_hparams.title_target(hp)}
     with tf.io.gfile.GFile(os.path.join(model_dir, checkpoint.RUN_FILE), "w") as f:
         f.write(json.dumps(run, indent=2) + "\n")
     return run
@@ -115,7 +116,7 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
         return start_step
     hp = trainer_lib.create_hparams(hparams_set, hparams)  # create_experiment adds data_dir and the problem
     model = project_hparams.model_name(hp)
-    record_run(model_dir, data_dir, model, hparams_set, hparams)
+    record_run(model_dir, data_dir, hp, hparams_set, hparams)
     workers = gpu_count(gpus)
     run_config = trainer_lib.create_run_config(
         model_name=model, model_dir=model_dir, save_checkpoints_steps=save_checkpoints_steps,
