@@ -1,7 +1,7 @@
 """How the shipped warm start (data/warm_start/) is made, as one command (hours on 2 CPU cores):
 
     .venv/app/bin/python -m trainer.warm_start --base work/base/data/warm_start [--shared ../shared/data]
-        [--work work/warm_start] [--lead_steps 750] [--extract_steps 3000] [--every 250] [--out data/warm_start]
+        [--work work/warm_start] [--lead_steps 750] [--extract_steps 4250] [--every 250] [--out data/warm_start]
 
 The curriculum (data/warm_start/README.md says why; QUALITY-NOTES.md what fails without it):
   0. base: a plain transformer_ghsumm_small checkpoint (the first warm start: 4000 steps on real titles, all
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
                              "in work/base/data/warm_start")
     parser.add_argument("--work", default="work/warm_start")
     parser.add_argument("--lead_steps", type=int, default=750)
-    parser.add_argument("--extract_steps", type=int, default=3000)
+    parser.add_argument("--extract_steps", type=int, default=4250)
     parser.add_argument("--every", type=int, default=250, help="checkpoint and score every N steps of phase 2")
     parser.add_argument("--out", default=os.path.join(REPO, "work", "warm_start", "shipped"),
                         help="where the selected slim checkpoint goes (data/warm_start to ship it)")
@@ -146,7 +146,8 @@ def main(argv=None) -> int:
          os.path.join(work, "slim.log"), f"slim checkpoint of step {best} -> {args.out}")
     shutil.copy(os.path.join(copy, "loss_curve.png"), args.out)
     with open(os.path.join(args.out, "selection.json"), "w") as f:
-        json.dump({"dev_set": DEV_SOURCE + " (eval split)", "dev_rouge_l_by_step": scores, "chosen_step": best},
+        json.dump({"dev_set": DEV_SOURCE + " (eval split)", "extract_phase_dev_rouge_l_by_step": scores,
+                   "chosen_step": best},
                   f, indent=2)
     print(f"[warm_start] chose step {best} (dev ROUGE-L {scores[best]:.2f}) -> {args.out}; "
           f"`make quality` reports it on the bundled sample and nlbse24")
