@@ -25,6 +25,9 @@ from trainer.problem import VOCAB_FILENAME  # applies trainer/compat.py's shims 
 
 import tensorflow.compat.v1 as tf  # noqa: E402  (after the shims)
 
+from trainer.copy_model import MODEL_NAME as COPY_MODEL  # noqa: E402
+from trainer.hparams import DEFAULT_MODEL, MODEL_HPARAM  # noqa: E402
+
 log = logging.getLogger("ghsumm.checkpoint")
 
 RUN_FILE = "ghsumm_model.json"
@@ -33,8 +36,7 @@ SLIM_FILE = "slim_checkpoint.json"  # in a slim checkpoint's dir: the optimizer 
 SLOT_PREFIX, SLOT_SUFFIXES = "training/LazyAdam/", ("/m", "/v")
 OPTIMIZER_ITERATIONS = "training/LazyAdam/iter"
 # Hyper-parameters that change variable shapes or names: a checkpoint cannot be restored if one differs.
-# (ghsumm_model: the registered T2T model, whose name scopes every variable; see trainer/hparams.py)
-MODEL_HPARAM, COPY_MODEL = "ghsumm_model", "transformer_copy"
+# (MODEL_HPARAM: the registered T2T model, whose name scopes every variable; see trainer/hparams.py)
 SHAPE_HPARAMS = ("hidden_size", "filter_size", "num_hidden_layers", "num_encoder_layers", "num_decoder_layers",
                  "num_heads", "shared_embedding_and_softmax_weights", "symbol_modality_num_shards",
                  "ffn_layer", "self_attention_type", MODEL_HPARAM)
@@ -66,7 +68,7 @@ def shape_hparams(hparams_set: str, hparams: str) -> dict:
 
 
 def _model_of(shape: dict) -> str:
-    return shape.get(MODEL_HPARAM) or "transformer"
+    return shape.get(MODEL_HPARAM) or DEFAULT_MODEL
 
 
 def becomes_copy_model(model_dir: str, hparams_set: str, hparams: str) -> bool:
@@ -76,7 +78,7 @@ def becomes_copy_model(model_dir: str, hparams_set: str, hparams: str) -> bool:
     if run is None:
         return False
     theirs, ours = shape_hparams(run["hparams_set"], run.get("hparams", "")), shape_hparams(hparams_set, hparams)
-    return _model_of(theirs) == "transformer" and _model_of(ours) == COPY_MODEL
+    return _model_of(theirs) == DEFAULT_MODEL and _model_of(ours) == COPY_MODEL
 
 
 def check_compatible(model_dir: str, data_dir: str, hparams_set: str, hparams: str,
@@ -106,7 +108,7 @@ def check_compatible(model_dir: str, data_dir: str, hparams_set: str, hparams: s
     theirs = shape_hparams(run["hparams_set"], run.get("hparams", ""))
     ours = shape_hparams(hparams_set, hparams)
     differ = {k: (theirs.get(k), ours.get(k)) for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k)}
-    if convertible and _model_of(theirs) == "transformer" and _model_of(ours) == COPY_MODEL:
+    if convertible and _model_of(theirs) == DEFAULT_MODEL and _model_of(ours) == COPY_MODEL:
         differ.pop(MODEL_HPARAM, None)
     if differ:
         detail = ", ".join(f"{k}: checkpoint {a!r}, requested {b!r}" for k, (a, b) in sorted(differ.items()))
