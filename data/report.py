@@ -79,7 +79,7 @@ def collect(result, args, formats: dict, seconds: float) -> dict:
                      and issues == valid + clean_rejects and valid - dups == train + evals),
         "options": {"since": args.since, "eval_percent": args.eval_percent, "max_body_words": args.max_body_words,
                     "lowercase": not args.keep_case, "train_shards": args.train_shards,
-                    "eval_shards": args.eval_shards},
+                    "eval_shards": args.eval_shards, "title_target": args.title_target},
     }
 
 

@@ -1,8 +1,10 @@
 """The whole pipeline on this machine (kfp.local): a real run on the bundled sample from preprocess to a served
 model answering a request and the web app answering through it, a start_step run that reuses it, a run
 that fails inside train (the exit handler still records it, nothing stays deployed), bad input failing at the
-first step. Tiny settings: 5 train steps, 10 eval issues."""
+first step. Tiny settings: 5 train steps, 10 eval issues; and the default run (what `make run` does), two steps
+past the shipped warm start."""
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -104,3 +106,31 @@ def test_start_step_without_an_earlier_run_fails_clearly(run_pipeline, pipeline_
 def test_unknown_parameter_is_refused(run_pipeline, pipeline_working_dir):
     proc, status = run_pipeline(pipeline_working_dir, "--no_such_parameter", "1")
     assert proc.returncode == 2 and "no_such_parameter" in proc.stdout and status is None
+
+
+def test_the_default_run_continues_the_shipped_warm_start(run_pipeline, pipeline_sample_csv, tmp_path):
+    """What `make run` does, two steps long: the pipeline's defaults (checkpoint_dir = data/warm_start, its
+    hyper-parameter set, its vocabulary and its title_target) give a served model that continues its step."""
+    import subprocess
+    import sys
+    from pipeline.gh_summ import WARM_HPARAMS_SET, WARM_STEP
+    from tests.conftest import REPO
+    assert WARM_STEP > 0, "data/warm_start/ ships no checkpoint"
+    working_dir = tmp_path / "work"
+    try:
+        proc, status = run_pipeline(working_dir, "--data", pipeline_sample_csv, "--train_steps", WARM_STEP + 2,
+                                    "--gpus", "0", "--eval_max_issues", "10", "--deploy_webapp", "false")
+        assert proc.returncode == 0, proc.stdout[-8000:]
+        assert status["state"] == "SUCCEEDED" and status["steps"]["serve"]["version"] == WARM_STEP + 2
+        run_dir = Path(status["run_dir"])
+        card = json.loads((REPO / "data" / "warm_start" / "ghsumm_model.json").read_text())
+        stats = json.loads((run_dir / "data" / "stats.json").read_text())
+        assert stats["vocabulary"]["source"].endswith("data/warm_start/" + card["vocab_file"])
+        assert stats["options"]["title_target"] == card.get("title_target", "title")
+        model = json.loads((run_dir / "model" / "ghsumm_model.json").read_text())
+        assert model["hparams_set"] == WARM_HPARAMS_SET and model["model"] == card["model"]
+        assert f"trained {WARM_STEP} -> {WARM_STEP + 2} steps" in (run_dir / "logs" / "train.log").read_text()
+        assert status["steps"]["serve"]["sample_request"]["generated_title"]
+    finally:
+        subprocess.run([sys.executable, "-m", "pipeline", "stop", "--working_dir", str(working_dir)], cwd=REPO,
+                       timeout=120)

@@ -464,3 +464,4 @@ def test_extract_targets_are_body_spans_in_train_while_eval_keeps_the_real_title
     real = {i["id"]: i["title"] for i in jsonl_lines(first_run[0] / "eval_issues.jsonl")}
     evaluated = jsonl_lines(out / "eval_issues.jsonl")
     assert evaluated and all(real[i["id"]] == i["title"] for i in evaluated)  # scored against the real titles
+    assert json.loads((out / "stats.json").read_text())["options"]["title_target"] == "extract"
