@@ -30,7 +30,7 @@ def t2t_python() -> str:
     return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
 
 
-def _run(cmd: list[str], log_path: str, what: str, tag: str = "quality") -> None:
+def run_logged(cmd: list[str], log_path: str, what: str, tag: str = "quality") -> None:
     """Runs a project command, its output into log_path; a failure ends with the log's tail."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH")] if p),
                TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
@@ -51,8 +51,8 @@ def vocabulary(checkpoint_dir: str) -> str:
 
 def export(checkpoint_dir: str, out: str) -> str:
     base = os.path.join(out, "export")
-    _run([t2t_python(), "-m", "trainer", "export", "--model_dir", checkpoint_dir, "--model_base_path", base],
-         os.path.join(out, "export.log"), "export %s" % checkpoint_dir)
+    run_logged([t2t_python(), "-m", "trainer", "export", "--model_dir", checkpoint_dir, "--model_base_path", base],
+               os.path.join(out, "export.log"), "export %s" % checkpoint_dir)
     return base
 
 
@@ -60,8 +60,8 @@ def evaluate_on(name: str, source: str, saved_model: str, vocab: str, out: str, 
     from trainer import evaluate
     data_dir, eval_dir = os.path.join(out, name, "data"), os.path.join(out, name, "eval")
     os.makedirs(os.path.join(out, name), exist_ok=True)
-    _run([sys.executable, "-m", "data.preprocess", "--input", source, "--vocab_file", vocab, "--output_dir",
-          data_dir], os.path.join(out, name, "preprocess.log"), "preprocess %s (%s)" % (name, source))
+    run_logged([sys.executable, "-m", "data.preprocess", "--input", source, "--vocab_file", vocab, "--output_dir",
+                data_dir], os.path.join(out, name, "preprocess.log"), "preprocess %s (%s)" % (name, source))
     print("[quality] decode and score %s" % name, flush=True)
     return evaluate.evaluate(saved_model, data_dir, eval_dir, max_issues=max_issues, vocab_file=vocab,
                              progress_stream=sys.stdout)

@@ -30,7 +30,7 @@ import sys
 from trainer import quality
 from trainer.quality import REPO, t2t_python, vocabulary
 
-_run = functools.partial(quality._run, tag="warm_start")  # pylint: disable=protected-access
+_run = functools.partial(quality.run_logged, tag="warm_start")
 
 SOURCES = ("kubeflow_gh_issues_samples/*.csv", "hf_datasets_issues_kardwalker/datasets-issues.zip",
            "nlbse24/issues_train.csv", "jira_storypoint_choetkiertikul/*.csv", "gitbugs_jira_bugzilla/*.csv")
