@@ -67,10 +67,11 @@ def test_decodes_the_eval_issues_through_the_saved_model(first_run, tiny_saved_m
     assert set(metrics["rouge"]) == {"model", "lead_8_words", "lead_12_words", "first_sentence"}
     for scores in metrics["rouge"].values():
         assert set(scores) == {"rouge1", "rouge2", "rougeL"} and all(0 <= v <= 100 for v in scores.values())
-    # A 5-step model writes junk, but it writes text: one sample per issue (fewer than 20 here), in id order.
+    # One sample per issue (fewer than 20 here), in id order. A 5-step model writes junk, often empty titles
+    # (an untrained model's beam search favours ending at once); the shipped model's in test_pipeline_local.
     samples = metrics["samples"]
     assert [s["id"] for s in samples][-1] == "zz-markup" and len(samples) == 5
-    assert all(s["generated_title"] and s["true_title"] and s["body_excerpt"] for s in samples)
+    assert all(isinstance(s["generated_title"], str) and s["true_title"] and s["body_excerpt"] for s in samples)
     collapse = metrics["collapse"]
     assert 1 <= collapse["distinct_titles"] <= 5 and 0 < collapse["most_common_share"] <= 1
     assert collapse["most_common_title"] in [s["generated_title"] for s in samples]

@@ -35,11 +35,12 @@ def test_run_goes_from_preprocess_to_a_served_model(good_run, pipeline_working_d
     serve = status["steps"]["serve"]
     assert serve["base_path"] == str(pipeline_working_dir / "serving" / "ghsumm")
     assert (pipeline_working_dir / "serving" / "ghsumm" / str(serve["version"]) / "saved_model.pb").exists()
-    assert serve["sample_request"]["generated_title"]
+    assert isinstance(serve["sample_request"]["generated_title"], str)  # a 5-step model's title may be empty
+    assert serve["sample_request"]["version"] == serve["version"]
     from serving.client import TitleClient
     with TitleClient(serve["rest_url"], vocab_path=serve["vocab_path"]) as client:
         title = client.generate("the build fails with a null pointer exception when the config file is missing")
-    assert title[0] and title[2] == serve["version"]
+    assert isinstance(title[0], str) and title[2] == serve["version"]
     # the summary a person reads
     for text in ("SUCCEEDED", RUN_ID, "ROUGE-L", "lead_12_words", serve["rest_url"], "python -m pipeline stop"):
         assert text in proc.stdout, text

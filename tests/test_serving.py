@@ -16,7 +16,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from serving import k8s, load_test, tiny_model
-from serving.client import Codec, ModelNotFound, ServerDown, TitleClient
+from serving.client import EOS_ID, Codec, ModelNotFound, ServerDown, TitleClient
 from serving.launch import ServerProcess
 
 BODY = ("when i run the training script with a batch size of 64 the process crashes with an out of memory "
@@ -41,6 +41,13 @@ def server(tiny_title_model, tmp_path_factory):
 
 def example_b64(codec, body=BODY):
     return base64.b64encode(codec.example(body)).decode("ascii")
+
+
+def title_ids(outputs):
+    """A prediction's ids up to its first EOS: what a title is made of. What follows is padding, whose length
+    depends on the batch and on when beam search stopped (T2T stops early once no beam can improve)."""
+    outputs = list(outputs)
+    return outputs[:outputs.index(EOS_ID) + 1] if EOS_ID in outputs else outputs
 
 
 def predict(server, payload, path=":predict", **kw):
@@ -70,11 +77,12 @@ def test_rest_predict_row_and_columnar_formats(server, codec):
     assert isinstance(prediction["scores"], float) and all(isinstance(i, int) for i in prediction["outputs"])
     columnar = predict(server, {"inputs": {"input": [{"b64": example_b64(codec)}]}}, path="/versions/1:predict")
     assert columnar.status_code == 200, columnar.text
-    assert columnar.json()["outputs"]["outputs"] == [prediction["outputs"]]
+    [columnar_outputs] = columnar.json()["outputs"]["outputs"]
+    assert title_ids(columnar_outputs) == title_ids(prediction["outputs"])
     # A bare value per instance is accepted too when the signature has one input, as TF Serving does.
     bare = predict(server, {"instances": [{"b64": example_b64(codec)}, {"b64": example_b64(codec, "another issue")}]})
     assert bare.status_code == 200 and len(bare.json()["predictions"]) == 2
-    assert bare.json()["predictions"][0]["outputs"] == prediction["outputs"]
+    assert title_ids(bare.json()["predictions"][0]["outputs"]) == title_ids(prediction["outputs"])
 
 
 @pytest.mark.parametrize("case, path, kwargs, code, words", [
@@ -117,7 +125,7 @@ def test_concurrent_requests_are_all_answered_like_a_single_one(server, codec):
     for t in threads:
         t.join()
     assert not errors and len(results) == 6
-    assert all(r["outputs"] == single["outputs"] for r in results)
+    assert all(title_ids(r["outputs"]) == title_ids(single["outputs"]) for r in results)
     assert all(abs(r["scores"] - single["scores"]) < 1e-3 for r in results)
 
 
@@ -133,7 +141,7 @@ def test_grpc_predict_status_and_metadata(server, codec):
     response = predictions.Predict(request, timeout=60)
     assert response.model_spec.version.value == 1
     rest = predict(server, {"instances": [{"input": {"b64": example_b64(codec)}}]}).json()["predictions"][0]
-    assert tf.make_ndarray(response.outputs["outputs"])[0].tolist() == rest["outputs"]
+    assert title_ids(tf.make_ndarray(response.outputs["outputs"])[0].tolist()) == title_ids(rest["outputs"])
 
     status = models.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
         model_spec={"name": "ghsumm"}), timeout=10)
@@ -167,7 +175,8 @@ def address(server, protocol):
 def test_client_generates_a_title(server, codec, protocol):
     with TitleClient(address(server, protocol), protocol, codec=codec) as client:
         title = client.generate(BODY)
-        assert isinstance(title.title, str) and title.title
+        assert isinstance(title.title, str)  # the tiny model's title may be empty: a test of the real one is in
+        # test_pipeline_local (the shipped warm start) and of an empty one in test_webapp
         assert isinstance(title.score, float)
         assert title.model_version == 1
         assert client.generate_many([BODY, "x"])[0].title == title.title

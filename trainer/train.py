@@ -105,8 +105,9 @@ def record_run(model_dir: str, data_dir: str, hp, hparams_set: str, hparams: str
 
 def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = project_hparams.DEFAULT_HPARAMS_SET,
           hparams: str = "", gpus: int = 0, save_checkpoints_steps: int = 100, keep_checkpoint_max: int = 5,
-          progress_secs: float = 10.0) -> int:
-    """Trains until the model dir's global step reaches train_steps; returns the final step."""
+          progress_secs: float = 10.0, random_seed: int | None = None) -> int:
+    """Trains until the model dir's global step reaches train_steps; returns the final step. random_seed (as
+    t2t-trainer's --random_seed) fixes the initialization and the input shuffling; None leaves them random."""
     from tensor2tensor.utils import trainer_lib
     checkpoint.check_compatible(model_dir, data_dir, hparams_set, hparams)  # before anything is built
     start_step = newest_step(model_dir)
@@ -118,9 +119,12 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
     model = project_hparams.model_name(hp)
     record_run(model_dir, data_dir, hp, hparams_set, hparams)
     workers = gpu_count(gpus)
+    if random_seed is not None:
+        trainer_lib.set_random_seed(random_seed)
+        log.info("random seed %d", random_seed)
     run_config = trainer_lib.create_run_config(
         model_name=model, model_dir=model_dir, save_checkpoints_steps=save_checkpoints_steps,
-        keep_checkpoint_max=keep_checkpoint_max, num_gpus=workers, schedule="train")
+        keep_checkpoint_max=keep_checkpoint_max, num_gpus=workers, schedule="train", random_seed=random_seed)
     experiment = trainer_lib.create_experiment(
         run_config, hp, model, project_problem.PROBLEM_NAME, data_dir, train_steps, eval_steps=1,
         schedule="train", additional_train_hooks=[ProgressHook(train_steps, progress_secs)])
