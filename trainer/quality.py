@@ -49,10 +49,11 @@ def vocabulary(checkpoint_dir: str) -> str:
     return os.path.join(checkpoint_dir, names[0])
 
 
-def export(checkpoint_dir: str, out: str) -> str:
+def export(checkpoint_dir: str, out: str, tag: str = "quality") -> str:
+    """The newest checkpoint of checkpoint_dir exported under out/export (log: out/export.log); that base path."""
     base = os.path.join(out, "export")
     run_logged([t2t_python(), "-m", "trainer", "export", "--model_dir", checkpoint_dir, "--model_base_path", base],
-               os.path.join(out, "export.log"), "export %s" % checkpoint_dir)
+               os.path.join(out, "export.log"), "export %s" % checkpoint_dir, tag)
     return base
 
 

@@ -65,12 +65,12 @@ def train_phase(name: str, checkpoint_dir: str, model_dir: str, data_dir: str, s
     if not os.path.exists(os.path.join(model_dir, "checkpoint")):
         _run([t2t_python(), "-m", "trainer", "copy_checkpoint", "--checkpoint_dir", checkpoint_dir, "--model_dir",
               model_dir, "--data_dir", data_dir, "--hparams_set", hparams_set], log + ".copy", f"{name}: warm start")
-    start = json.load(open(os.path.join(model_dir, "phase.json")))["start"] if os.path.exists(
-        os.path.join(model_dir, "phase.json")) else None
-    if start is None:
-        start = _checkpoint_step(model_dir)
-        with open(os.path.join(model_dir, "phase.json"), "w") as f:
-            json.dump({"phase": name, "start": start}, f)
+    phase_file = os.path.join(model_dir, "phase.json")  # the phase's first step, kept for a resumed run
+    if not os.path.exists(phase_file):
+        with open(phase_file, "w") as f:
+            json.dump({"phase": name, "start": _checkpoint_step(model_dir)}, f)
+    with open(phase_file) as f:
+        start = json.load(f)["start"]
     _run([t2t_python(), "-m", "trainer", "train", "--data_dir", data_dir, "--model_dir", model_dir,
           "--train_steps", str(start + steps), "--hparams_set", hparams_set, "--save_checkpoints_steps", str(every),
           "--keep_checkpoint_max", "1000", "--progress_secs", "60"], log,
@@ -101,9 +101,7 @@ def score(model_dir: str, step: int, dev_dir: str, work: str) -> float:
     metrics_path = os.path.join(where, "eval", "metrics.json")
     if not os.path.exists(metrics_path):
         ckpt = _one_checkpoint_dir(model_dir, step, os.path.join(where, "checkpoint"))
-        _run([t2t_python(), "-m", "trainer", "export", "--model_dir", ckpt, "--model_base_path",
-              os.path.join(where, "export")], os.path.join(where, "export.log"), f"select: export step {step}")
-        evaluate.evaluate(os.path.join(where, "export"), dev_dir, os.path.join(where, "eval"))
+        evaluate.evaluate(quality.export(ckpt, where, tag="warm_start"), dev_dir, os.path.join(where, "eval"))
     with open(metrics_path) as f:
         rouge_l = json.load(f)["rouge"]["model"]["rougeL"]
     print(f"[warm_start] step {step}: dev ROUGE-L {rouge_l:.2f}", flush=True)
