@@ -397,4 +397,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as data.preprocess, not __main__: the DirectRunner's worker processes (--workers) unpickle Example and
+    # the DoFns by their module's name, which __main__ is not in a worker.
+    from data.preprocess import main as _main
+    sys.exit(_main())

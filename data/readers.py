@@ -7,6 +7,9 @@ Formats (detected from the file's header or first JSON line; or named with forma
   nlbse         repo, created_at, label, title, body (NLBSE'24 issue-report classification)
   jira          issuekey, title, description[, storypoint] (Jira story-point data sets)
   gitbugs       Summary, Issue id, ..., Created, ..., Description (Jira/Bugzilla bug exports)
+  change_jsonl  body -> title pairs of pull requests and commits, one object per line: repo, id (commit sha),
+                title, body, created_at, kind ("pr_squash" | "commit"), as in ../shared/data/pr_commit_titles;
+                see change_pair() for the prefixes removed and the source tag put before the body
 
 Every reader streams row by row (a multi-GB dump is never loaded whole), opens any path fsspec or, for gs://
 and other remote paths without an fsspec driver installed, Apache Beam's FileSystems understands (.gz/.bz2, and
@@ -41,7 +44,19 @@ CSV_SHAPES = {
     "jira": ("issuekey", "title", "description"),
     "gitbugs": ("summary", "issue id", "description"),
 }
-FORMATS = ("auto", "github_jsonl") + tuple(CSV_SHAPES)
+FORMATS = ("auto", "github_jsonl", "change_jsonl") + tuple(CSV_SHAPES)
+CHANGE_KINDS = ("pr_squash", "commit")
+# The words put before a change's body, so that the model can tell a change (whose title names what it does:
+# "Fix X when Y") from an issue (whose title names the problem: "X crashes when Y"); issues have no tag, so what
+# the web app sends is read as an issue. Training on both teaches one model from three times the data.
+CHANGE_TAGS = {"pr_squash": "[pull request]", "commit": "[commit]"}
+# Title prefixes that name a tracker or a change type, not the problem: Jira keys ("KAFKA-1234: ", "[KAFKA-1]"),
+# Kafka's "MINOR: " / "HOTFIX: " / "TRIVIAL: ", and conventional-commit types ("fix(lsp): ", "feat!: ", "chore: ").
+# Component and path prefixes ("cmake: ", "internal/lsp: ", "http2: ") are kept: issue titles use them too.
+_CHANGE_TITLE_PREFIX = re.compile(
+    r"^\s*(?:\[?[A-Z][A-Z0-9]+-\d+\]?\s*[:\-]?\s*"
+    r"|(?:MINOR|HOTFIX|TRIVIAL)\s*:\s*"
+    r"|(?:fix|feat|feature|refactor|perf|chore|docs?|tests?|build|ci|style)(?:\([^)]*\))?!?:\s+)+", re.I)
 JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
 MAX_RAW_CHARS = 1_000_000  # a dead-letter row keeps at most this much of the raw input (1 MB)
 
@@ -122,6 +137,12 @@ def detect_format(path: str) -> str:
     if not first:
         raise FormatError(f"{path}: file is empty")
     if first.startswith("{"):
+        try:
+            obj = json.loads(first.split("\n", 1)[0])
+        except json.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and obj.get("kind") in CHANGE_KINDS and "html_url" not in obj:
+            return "change_jsonl"
         return "github_jsonl"
     try:
         header = next(csv.reader(io.StringIO(head)))
@@ -147,7 +168,8 @@ def read_issues(path: str, fmt: str = "auto", since: Optional[str] = None) -> It
         fmt = detect_format(path)
     if fmt not in FORMATS:
         raise FormatError(f"{path}: unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-    rows = _read_jsonl(path) if fmt == "github_jsonl" else _read_csv(path, fmt)
+    rows = (_read_jsonl(path, github_issue) if fmt == "github_jsonl" else
+            _read_jsonl(path, change_pair) if fmt == "change_jsonl" else _read_csv(path, fmt))
     since_iso = normalize_date(since) if since else None
     for row in _failing_with_the_file_name(rows, path):
         if since_iso and isinstance(row, Issue):
@@ -243,7 +265,7 @@ _CSV_BUILDERS: dict[str, Callable[[dict, str, str, int], Issue]] = {
 
 # ---------------------------------------------------------------- GitHub REST JSON Lines
 
-def _read_jsonl(path: str) -> Iterator[Row]:
+def _read_jsonl(path: str, make_issue: Callable[[dict, str, int], Union[Issue, Reject]]) -> Iterator[Row]:
     source = _name(path)
     with _open_text(path) as f:
         for row_number, line in enumerate(_without_nul(f), start=1):
@@ -260,7 +282,7 @@ def _read_jsonl(path: str) -> Iterator[Row]:
             if obj.get("pull_request") is not None or "/pull/" in str(obj.get("html_url") or ""):
                 yield Skip("pull_request", source, row_number)
                 continue
-            yield github_issue(obj, source, row_number)
+            yield make_issue(obj, source, row_number)
 
 
 def github_issue(obj: dict, source: str = "github", row_number: int = 0) -> Union[Issue, Reject]:
@@ -276,6 +298,36 @@ def github_issue(obj: dict, source: str = "github", row_number: int = 0) -> Unio
     created = obj.get("created_at")
     issue_id = url or (f"{repo}#{obj['number']}" if obj.get("number") is not None else f"{source}:{row_number}")
     return Issue(id=issue_id, url=url, repo=repo, title=title, body=body if isinstance(body, str) else str(body),
+                 created_at=normalize_date(created) if created else None, source=source)
+
+
+# ---------------------------------------------------------------- pull requests and commits (JSON Lines)
+
+def strip_change_prefix(title: str) -> str:
+    """A change title without its tracker key or change-type prefix ("KAFKA-1: fix(x): Y" -> "Y"); unchanged
+    when nothing would be left."""
+    stripped = _CHANGE_TITLE_PREFIX.sub("", title, count=1).strip()
+    return stripped or title
+
+
+def change_pair(obj: dict, source: str = "change", row_number: int = 0) -> Union[Issue, Reject]:
+    """One pull request or commit (PR description or commit body -> its title) as an Issue: the title without
+    its tracker/type prefix (strip_change_prefix), the body after its kind's tag (CHANGE_TAGS), the id the
+    commit's URL (its split is a hash of it, like an issue's)."""
+    raw = json.dumps(obj)[:MAX_RAW_CHARS]
+    title, body, kind = obj.get("title"), obj.get("body"), obj.get("kind")
+    repo, sha = str(obj.get("repo") or ""), str(obj.get("id") or "")
+    if not isinstance(title, str) or not title.strip():
+        return Reject("missing_title", source, row_number, raw)
+    if kind not in CHANGE_KINDS:
+        return Reject("unknown_kind", source, row_number, raw, f"kind {kind!r}, expected one of {CHANGE_KINDS}")
+    if not repo or not sha:
+        return Reject("missing_id", source, row_number, raw, "a change needs its repo and id (commit sha)")
+    created = obj.get("created_at")
+    url = f"https://github.com/{repo}/commit/{sha}"
+    body = body if isinstance(body, str) else ""
+    return Issue(id=url, url=url, repo=repo, title=strip_change_prefix(title),
+                 body=f"{CHANGE_TAGS[kind]} {body}" if body.strip() else "",
                  created_at=normalize_date(created) if created else None, source=source)
 
 

@@ -21,6 +21,8 @@ import time
 
 import requests
 
+from data.titles import finish_title, truecase
+
 EOS_ID = 1
 PAD_ID = 0
 DEFAULT_MAX_INPUT_IDS = 512
@@ -73,8 +75,9 @@ class Codec:
 
 
 def ids_to_title(encoder, ids) -> str:
-    """The model's output ids -> the title: up to the first EOS, padding dropped, then tidy_title. The one
-    decoding used by the web app, the pipeline's sample request and the evaluation alike."""
+    """The model's output ids -> the title: up to the first EOS, padding dropped, then tidy_title and
+    data.titles.finish_title (no dangling end). The one decoding used by the web app, the pipeline's sample
+    request and the evaluation alike. (The web app's client also truecases it from the issue's text.)"""
     out = []
     for i in ids:
         i = int(i)
@@ -82,12 +85,12 @@ def ids_to_title(encoder, ids) -> str:
             break
         if i != PAD_ID:
             out.append(i)
-    return tidy_title(encoder.decode(out))
+    return finish_title(tidy_title(encoder.decode(out)))
 
 
 def tidy_title(text: str) -> str:
     """Collapses a word repeated back to back ("a user user user" -> "a user"): T2T's beam search has no
-    repetition penalty, and a small model loops. Nothing else is changed."""
+    repetition penalty, and a small model loops. (data.titles.finish_title then drops a dangling end.)"""
     words = []
     for word in text.split():
         if not words or word != words[-1]:
@@ -256,7 +259,8 @@ class TitleClient:
     def generate_many(self, bodies: list[str]) -> list[Title]:
         examples = [self.codec.example(b) for b in bodies]
         rows, version = self._with_retries(lambda: self.transport.predict(examples))
-        return [Title(self.codec.decode(ids), score, version) for ids, score in rows]
+        return [Title(truecase(self.codec.decode(ids), body), score, version)
+                for (ids, score), body in zip(rows, bodies, strict=True)]
 
     def generate(self, body: str) -> Title:
         return self.generate_many([body])[0]

@@ -77,6 +77,16 @@ def test_decodes_the_eval_issues_through_the_saved_model(first_run, tiny_saved_m
     assert collapse["most_common_title"] in [s["generated_title"] for s in samples]
     assert metrics["gate"]["passed"] is True
     assert (out / "gate.txt").read_text() == "true"
+    # every issue's prediction, with the body as the model read it (cut to max_input_length ids)
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [s["id"] for s in samples]
+    assert [p["generated_title"] for p in predictions] == [s["generated_title"] for s in samples]
+    assert all(set(p) == {"id", "body_read", "true_title", "generated_title", "rougeL"} for p in predictions)
+    issues = {i["id"]: i for i in evaluate.load_eval_issues(str(eval_data / "eval_issues.jsonl"))}
+    assert all(p["body_read"] and issues[p["id"]]["body"].startswith(p["body_read"][:20]) for p in predictions)
+    reading = metrics["reading"]
+    assert set(reading) == {"verbatim_span_share", "dangling_share", "mean_title_words"}
+    assert 0 <= reading["verbatim_span_share"] <= 1 and 0 <= reading["dangling_share"] <= 1
 
 
 def test_prints_progress_scores_and_the_gate(tiny_saved_model, eval_data, tmp_path, capsys):
@@ -263,3 +273,9 @@ def test_a_word_repeated_back_to_back_is_collapsed_in_titles_everywhere():
     assert tidy_title("fix the the build on on windows") == "fix the build on windows"
     assert tidy_title("user a user") == "user a user"  # only back to back
     assert tidy_title("  ") == ""
+
+
+def test_reading_stats_count_verbatim_spans_and_dangling_ends():
+    bodies = ["the build fails with a typeerror after upgrading", "memory grows until the process is killed"]
+    stats = evaluate.reading_stats(["the build fails with", "memory leak in the server"], bodies)
+    assert stats == {"verbatim_span_share": 0.5, "dangling_share": 0.5, "mean_title_words": 4.5}

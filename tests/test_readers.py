@@ -487,3 +487,55 @@ def test_read_issues_streams_a_large_file(tmp_path, sample_rows, kaggle_csv_text
 
     n = 2 + sum(1 for _ in rows)
     assert n == 20 * len(sample_rows)
+
+
+# ---------------------------------------------------------------- pull requests and commits (change_jsonl)
+
+def _change(**fields) -> dict:
+    row = {"repo": "apache/kafka", "id": "1eb7644349cb07139d6a3c1ad1986979647cac99",
+           "title": "KAFKA-19530: Fix flaky RemoteLogManagerTest", "created_at": "2025-07-21T10:00:00+02:00",
+           "body": "The test waited on a fixed sleep; it now polls the metric until it is set.", "kind": "pr_squash"}
+    row.update(fields)
+    return row
+
+
+def test_change_jsonl_is_detected_and_read_as_titled_tagged_pairs(tmp_path):
+    path = tmp_path / "apache__kafka.pr_squash.jsonl"
+    rows = [_change(), _change(id="2" * 40, kind="commit", title="fix(lsp): handle empty workspace folders",
+                               body="An empty folder list crashed the server.")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert readers.detect_format(str(path)) == "change_jsonl"
+    first, second = list(readers.read_issues(str(path)))
+    assert first.title == "Fix flaky RemoteLogManagerTest"  # the Jira key goes
+    assert first.body == "[pull request] The test waited on a fixed sleep; it now polls the metric until it is set."
+    assert first.id == first.url == "https://github.com/apache/kafka/commit/1eb7644349cb07139d6a3c1ad1986979647cac99"
+    assert (first.repo, first.created_at) == ("apache/kafka", "2025-07-21T08:00:00Z")
+    assert second.title == "handle empty workspace folders" and second.body.startswith("[commit] ")
+
+
+@pytest.mark.parametrize("title, expected", [
+    ("KAFKA-123: Fix X", "Fix X"), ("[KAFKA-123] Fix X", "Fix X"), ("MINOR: Fix typo in docs", "Fix typo in docs"),
+    ("KAFKA-1: MINOR: Fix X", "Fix X"), ("feat(ext/node): add os.availableParallelism", "add os.availableParallelism"),
+    ("fix!: drop Python 3.8", "drop Python 3.8"), ("chore: update lint rules", "update lint rules"),
+    ("cmd/go: report the module path", "cmd/go: report the module path"),  # component prefixes stay
+    ("cmake: detect zstd", "cmake: detect zstd"), ("Docs: X", "X"), ("fix:", "fix:"),
+])
+def test_change_title_prefixes_that_name_a_tracker_or_change_type_are_removed(title, expected):
+    assert readers.strip_change_prefix(title) == expected
+
+
+def test_change_rows_without_title_kind_or_id_are_rejected_and_empty_bodies_stay_empty(tmp_path):
+    path = tmp_path / "changes.jsonl"
+    rows = [_change(), _change(title=""), _change(kind="merge"), _change(repo=""), _change(body="")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = list(readers.read_issues(str(path)))
+    assert [type(r).__name__ for r in out] == ["Issue", "Reject", "Reject", "Reject", "Issue"]
+    assert [r.reason for r in out if isinstance(r, Reject)] == ["missing_title", "unknown_kind", "missing_id"]
+    assert out[-1].body == ""  # cleaning rejects it as empty_body, as for an issue without a body
+
+
+def test_github_issue_json_lines_are_not_taken_for_changes(tmp_path, sample_rows):
+    path = tmp_path / "issues.jsonl"
+    path.write_text(json.dumps({"title": "t", "body": "b", "html_url": "https://github.com/o/r/issues/1",
+                                "kind": "commit"}) + "\n")
+    assert readers.detect_format(str(path)) == "github_jsonl"

@@ -31,10 +31,12 @@ Decoding options
 Scores: ROUGE-1/2/L F1 (rouge-score, Porter stemmer on), mean over issues, in percent, for the model and for
 three lead baselines on the same issues: the body's first 8 words, first 12 words, and first sentence. Plus a
 collapse check (QUALITY-NOTES.md): distinct generated titles / N, and the share of issues given the most
-common generated title.
+common generated title; and what a reader sees (data/titles.py): the share of titles that are verbatim spans of
+the body the model read, the share ending on a dangling word or punctuation, the mean title length.
 
-Outputs in --out: metrics.json (every number, the model, the options, 20 sample rows), report.html (a
-self-contained page), gate.txt ("true" or "false", for a pipeline condition).
+Outputs in --out: metrics.json (every number, the model, the options, 20 sample rows), predictions.jsonl (every
+issue: id, body as the model read it, true_title, generated_title, rougeL), report.html (a self-contained
+page), gate.txt ("true" or "false", for a pipeline condition).
 
 Gate: passes when ROUGE-L >= --threshold_rouge_l (if given) and, if --baseline_metrics is given, ROUGE-L >=
 that file's model ROUGE-L + --min_improvement ("at least as good as the previous model" with the default 0).
@@ -154,6 +156,16 @@ def collapse_stats(generated: list[str]) -> dict:
             "most_common_title": title, "most_common_count": count, "most_common_share": count / len(generated)}
 
 
+def reading_stats(generated: list[str], bodies_read: list[str]) -> dict:
+    """What a reader sees (data/titles.py): the share of titles that are only a verbatim span of the body the
+    model read, the share that end on a dangling word or punctuation, and the mean title length in words."""
+    from data import titles
+    n = len(generated)
+    return {"verbatim_span_share": sum(titles.is_verbatim_span(t, b) for t, b in zip(generated, bodies_read)) / n,
+            "dangling_share": sum(titles.is_dangling(t) for t in generated) / n,
+            "mean_title_words": sum(len(t.split()) for t in generated) / n}
+
+
 # ---------------------------------------------------------------- the SavedModel
 
 def find_saved_model(path: str) -> str:
@@ -270,6 +282,11 @@ def _hms(seconds: float) -> str:
     return str(datetime.timedelta(seconds=int(round(seconds))))
 
 
+def body_as_read(encoder, body: str, max_input_length: int) -> str:
+    """The text the model reads of a body: its encoded ids, cut as decoding cuts them, decoded back."""
+    return encoder.decode(encode_body(encoder, body, max_input_length)[:-1])
+
+
 def decode_issues(signature, encoder, bodies: list[str], max_input_length: int, batch_size: int,
                   progress: Optional[Progress] = None) -> list[str]:
     """Generated titles for the bodies, in their order, through the serving signature in batches. Batches are
@@ -360,6 +377,10 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
 
     titles = [i["title"] for i in issues]
     model_scores = rouge_per_issue(titles, generated)
+    bodies_read = [body_as_read(encoder, i["body"], max_input_length) for i in issues]
+    predictions = [{"id": issue["id"], "body_read": body, "true_title": issue["title"], "generated_title": title,
+                    "rougeL": score["rougeL"]}
+                   for issue, body, title, score in zip(issues, bodies_read, generated, model_scores)]
     rouge = {"model": mean_rouge(model_scores)}
     rouge.update(compute_baselines(issues))
     sha1 = issues_fingerprint(issues)
@@ -378,13 +399,14 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
                     "min_improvement": min_improvement},
         "rouge": rouge,
         "collapse": collapse_stats(generated),
+        "reading": reading_stats(generated, bodies_read),
         "speed": {"seconds": seconds, "issues_per_second": len(issues) / max(seconds, 1e-9)},
         "gate": decision,
         "samples": [{"id": issue["id"], "body_excerpt": _excerpt(issue["body"]), "true_title": issue["title"],
                      "generated_title": title, "rougeL": score["rougeL"]}
                     for issue, title, score in list(zip(issues, generated, model_scores))[:N_SAMPLES]],
     }
-    write_outputs(metrics, out)
+    write_outputs(metrics, out, predictions)
     return metrics
 
 
@@ -399,10 +421,16 @@ def _write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_outputs(metrics: dict, out: str) -> None:
-    """metrics.json, report.html, then gate.txt (last: a reader that sees it sees the rest)."""
+PREDICTIONS = "predictions.jsonl"
+
+
+def write_outputs(metrics: dict, out: str, predictions: Optional[list[dict]] = None) -> None:
+    """predictions.jsonl, metrics.json, report.html, then gate.txt (last: a reader that sees it sees the rest)."""
     from trainer import report_html
     os.makedirs(out, exist_ok=True)
+    if predictions is not None:
+        _write_atomic(os.path.join(out, PREDICTIONS),
+                      "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions))
     _write_atomic(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     _write_atomic(os.path.join(out, "report.html"), report_html.render(metrics))
     _write_atomic(os.path.join(out, "gate.txt"), "true" if metrics["gate"]["passed"] else "false")
@@ -415,6 +443,11 @@ def format_rouge_table(rouge: dict) -> str:
     for name, scores in rouge.items():
         lines.append("%-16s %8.2f %8.2f %8.2f" % ((name,) + tuple(scores[t] for t in ROUGE_TYPES)))
     return "\n".join(lines)
+
+
+def format_reading(reading: dict) -> str:
+    return ("verbatim body spans %.0f%%, ending on a dangling word or punctuation %.0f%%, mean %.1f words"
+            % (100 * reading["verbatim_span_share"], 100 * reading["dangling_share"], reading["mean_title_words"]))
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -460,8 +493,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     print("distinct generated titles: %d/%d; most common (%.0f%% of issues): %r"
           % (collapse["distinct_titles"], metrics["data"]["n_issues"], 100 * collapse["most_common_share"],
              _excerpt(collapse["most_common_title"], 80)))
+    print(format_reading(metrics["reading"]))
     print("gate: %s (%s)" % ("true" if metrics["gate"]["passed"] else "false", "; ".join(metrics["gate"]["reasons"])))
-    print("wrote %s" % ", ".join(os.path.join(args.out, n) for n in ("metrics.json", "report.html", "gate.txt")))
+    print("wrote %s" % ", ".join(os.path.join(args.out, n)
+                                 for n in ("metrics.json", PREDICTIONS, "report.html", "gate.txt")))
     return 0
 
 

@@ -48,6 +48,14 @@ def _sample_rows(samples: list) -> str:
         for s in samples)
 
 
+def _reading_pairs(reading) -> list:
+    if not reading:
+        return []
+    return [("titles that are verbatim spans of the body", "%.1f%%" % (100 * reading["verbatim_span_share"])),
+            ("titles ending on a dangling word or punctuation", "%.1f%%" % (100 * reading["dangling_share"])),
+            ("mean title length", "%.1f words" % reading["mean_title_words"])]
+
+
 def render(metrics: dict) -> str:
     model, data, gate, collapse = metrics["model"], metrics["data"], metrics["gate"], metrics["collapse"]
     passed = gate["passed"]
@@ -65,7 +73,7 @@ def render(metrics: dict) -> str:
 %(rouge_rows)s
 </table>
 
-<h2>Does the output depend on the input?</h2>
+<h2>Does the output depend on the input, and does it read as a title?</h2>
 <table>
 %(collapse_rows)s
 </table>
@@ -94,7 +102,7 @@ def render(metrics: dict) -> str:
                                                               100 * collapse["distinct_ratio"])),
             ("most common generated title", collapse["most_common_title"]),
             ("issues given it", "%d (%.1f%%)" % (collapse["most_common_count"], 100 * collapse["most_common_share"])),
-        ]),
+        ] + _reading_pairs(metrics.get("reading"))),
         "sample_rows": _sample_rows(metrics["samples"]),
         "run_rows": _kv_rows([
             ("SavedModel", model["saved_model"]),

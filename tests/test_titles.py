@@ -1,0 +1,50 @@
+"""data/titles.py: what a reader sees in a title (verbatim spans, dangling ends) and the finishing every served
+title gets (no dangling end; the issue's own case)."""
+import pytest
+
+from data import titles
+from serving.client import ids_to_title
+
+
+# The endings the served model gave five ordinary issues (issue 12) and what finishing makes of them.
+@pytest.mark.parametrize("raw, finished", [
+    ("after upgrading to v5.0.0 the build fails with `typeerror:", "after upgrading to v5.0.0 the build fails"),
+    ("when i open a notebook with more than 1000 cells,", "when i open a notebook with more than 1000 cells"),
+    ("memory usage grows steadily when the server runs for", "memory usage grows steadily when the server runs"),
+    ("crash in the parser (", "crash in the parser"),
+    ("support for --json output", "support for --json output"),
+    ("dataloader hangs on windows", "dataloader hangs on windows"),
+])
+def test_finish_title_drops_dangling_words_and_punctuation(raw, finished):
+    assert titles.is_dangling(raw) == (raw != finished)
+    assert titles.finish_title(raw) == finished
+    assert not titles.is_dangling(finished)
+
+
+def test_finish_title_keeps_a_title_it_would_empty():
+    assert titles.finish_title("the") == "the"
+    assert titles.finish_title("with the") == "with the"
+    assert titles.finish_title("") == ""
+
+
+def test_verbatim_span_ignores_case_and_punctuation_but_not_order():
+    body = "After upgrading to v5.0.0, the build fails with TypeError: cannot read 'map'."
+    assert titles.is_verbatim_span("the build fails with typeerror", body)
+    assert titles.is_verbatim_span("After upgrading to v5.0.0", body)
+    assert not titles.is_verbatim_span("build fails after upgrading", body)
+    assert not titles.is_verbatim_span("", body)
+
+
+def test_truecase_takes_each_words_case_from_the_issue():
+    body = "I use the DataLoader with num_workers=4 on Windows and get a TypeError from PyTorch."
+    assert titles.truecase("dataloader hangs on windows with typeerror", body) == \
+        "DataLoader hangs on Windows with TypeError"
+    assert titles.truecase("memory leak in the server", "the server leaks memory") == "memory leak in the server"
+
+
+def test_served_titles_are_finished(preprocessed_sample):
+    from tensor2tensor.data_generators import text_encoder
+    from serving.tiny_model import VOCAB_NAME
+    encoder = text_encoder.SubwordTextEncoder(str(preprocessed_sample / VOCAB_NAME))
+    ids = encoder.encode("the build fails with") + [1, 0, 0]
+    assert ids_to_title(encoder, ids) == "the build fails"
