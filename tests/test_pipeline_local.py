@@ -109,6 +109,25 @@ def test_unknown_parameter_is_refused(run_pipeline, pipeline_working_dir):
     assert proc.returncode == 2 and "no_such_parameter" in proc.stdout and status is None
 
 
+# Issue-form text as GitHub's templates put it (React's, TensorFlow's and the "Bug report" form), around one real
+# problem statement each; none of these template lines may become a served title.
+TEMPLATE_LINES = ["Do you want to request a feature or report a bug?", "Click to expand!", "Describe the bug",
+                  "What is the current behavior?", "Issue type", "Have you reproduced the bug with TF nightly?",
+                  "Thanks for the great library!", "I have a question", "To Reproduce", "Expected behavior"]
+TEMPLATED_BODIES = [
+    "**Do you want to request a *feature* or report a *bug*?**\n\nBug\n\n**What is the current behavior?**\n\n"
+    "The dev tools panel stays blank when the page is served from localhost.",
+    "<details><summary>Click to expand!</summary>\n\n### Issue type\n\nBug\n\n### Have you reproduced the bug "
+    "with TF nightly?\n\nYes\n\n### Current behavior?\n\ntf.keras.layers.ZeroPadding2D overflows when the "
+    "padding is a very large integer.\n</details>",
+    "**Describe the bug**\nA clear and concise description of what the bug is.\nThe CLI exits with code 0 even "
+    "when the upload fails.\n\n**To Reproduce**\nSteps to reproduce the behavior:\n1. run upload\n\n"
+    "**Expected behavior**\nA non-zero exit code.",
+    "Hi, thanks for the great library! I have a question. I am trying to use the DataLoader with num_workers=4 "
+    "on Windows and it hangs forever.",
+]
+
+
 def test_the_default_run_continues_the_shipped_warm_start(run_pipeline, pipeline_sample_csv, tmp_path):
     """What `make run` does, two steps long: the pipeline's defaults (checkpoint_dir = data/warm_start, its
     hyper-parameter set, its vocabulary and its title_target) give a served model that continues its step."""
@@ -132,6 +151,16 @@ def test_the_default_run_continues_the_shipped_warm_start(run_pipeline, pipeline
         assert model["hparams_set"] == WARM_HPARAMS_SET and model["model"] == card["model"]
         assert f"trained {WARM_STEP} -> {WARM_STEP + 2} steps" in (run_dir / "logs" / "train.log").read_text()
         assert status["steps"]["serve"]["sample_request"]["generated_title"]
+        # No template line becomes a title (issue 12): the served model, given issue-form bodies.
+        from data.titles import tokens
+        from serving.client import TitleClient, find_vocab
+        serving = status["steps"]["serve"]
+        with TitleClient(serving["rest_url"], model_name="ghsumm",
+                         vocab_path=find_vocab(str(working_dir / "serving" / "ghsumm"))) as client:
+            titles = [t.title for t in client.generate_many(TEMPLATED_BODIES)]
+        for body, title in zip(TEMPLATED_BODIES, titles, strict=True):
+            for line in TEMPLATE_LINES:
+                assert " ".join(tokens(line)) not in " ".join(tokens(title)), (title, body[:80])
     finally:
         subprocess.run([sys.executable, "-m", "pipeline", "stop", "--working_dir", str(working_dir)], cwd=REPO,
                        timeout=120)

@@ -51,7 +51,9 @@ def mix_copy(logits, gate_logit, attention, input_ids, vocab_size):
 
     gate_logit [batch, length, 1, 1]; attention [batch, heads, length, body length]; input_ids [batch, body
     length] (int)."""
-    weights = tf.reduce_mean(attention, axis=1)  # [batch, length, body length]
+    # the mixture is computed in float32 whatever the activations' type (bfloat16 activations: the gate and the
+    # attention arrive in bfloat16; T2T's logits are float32)
+    weights = tf.cast(tf.reduce_mean(attention, axis=1), tf.float32)  # [batch, length, body length]
     batch, length, body_length = common_layers.shape_list(weights)
     # scatter-add each body position's weight onto its subword: [batch * length * vocab] segments, without
     # building a [batch, body length, vocab] one-hot (64 times larger at every decoding step)
@@ -60,7 +62,7 @@ def mix_copy(logits, gate_logit, attention, input_ids, vocab_size):
     copy = tf.math.unsorted_segment_sum(tf.reshape(weights, [-1]), tf.reshape(rows + ids, [-1]),
                                         batch * length * vocab_size)
     copy = tf.reshape(copy, common_layers.shape_list(logits))
-    gate = tf.expand_dims(tf.sigmoid(gate_logit), -1)
+    gate = tf.expand_dims(tf.sigmoid(tf.cast(gate_logit, tf.float32)), -1)
     return tf.log(gate * tf.nn.softmax(logits) + (1.0 - gate) * copy + _EPSILON)
 
 

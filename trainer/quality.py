@@ -11,7 +11,9 @@ Steps, all with the project's own commands, so what is measured is what `make ru
      the eval split is the same hash split as in training, so none of these issues was trained on;
   3. `trainer.evaluate` on each eval split: decode through the SavedModel, score, write metrics.json and
      report.html under --out/<name>/eval.
-Prints one table per eval set and writes --out/quality.md. Runs in the app environment.
+Prints one table per eval set, what a reader sees (verbatim spans, dangling ends, the most common title) and
+whether each quality target (TARGET_ROUGE_L, MAX_*_SHARE) is met, and writes --out/quality.md. Runs in the
+app environment. Exit status 1 when a target is missed, 2 on bad inputs.
 """
 from __future__ import annotations
 
@@ -68,8 +70,33 @@ def evaluate_on(name: str, source: str, saved_model: str, vocab: str, out: str, 
                              progress_stream=sys.stdout)
 
 
+# What the shipped model must reach (issue 12), per eval set: ROUGE-L, and on both, what a reader sees.
+TARGET_ROUGE_L = {"sample": 22.0, "nlbse24": 16.5}
+MAX_VERBATIM_SHARE = 0.60      # titles that are only a verbatim span of the body
+MAX_DANGLING_SHARE = 0.10      # titles ending on a dangling word or punctuation
+MAX_MOST_COMMON_SHARE = 0.01   # issues given the most common title
+
+
+def targets(name: str, metrics: dict) -> list[tuple[str, bool]]:
+    """(what, met) for each quality target of this eval set."""
+    reading, collapse = metrics["reading"], metrics["collapse"]
+    checks = []
+    if name in TARGET_ROUGE_L:
+        rouge_l = metrics["rouge"]["model"]["rougeL"]
+        checks.append(("ROUGE-L %.2f >= %.1f" % (rouge_l, TARGET_ROUGE_L[name]), rouge_l >= TARGET_ROUGE_L[name]))
+    checks += [
+        ("verbatim body spans %.1f%% <= %.0f%%" % (100 * reading["verbatim_span_share"], 100 * MAX_VERBATIM_SHARE),
+         reading["verbatim_span_share"] <= MAX_VERBATIM_SHARE),
+        ("dangling ends %.1f%% <= %.0f%%" % (100 * reading["dangling_share"], 100 * MAX_DANGLING_SHARE),
+         reading["dangling_share"] <= MAX_DANGLING_SHARE),
+        ("most common title %.1f%% of issues <= %.0f%%" % (100 * collapse["most_common_share"],
+                                                          100 * MAX_MOST_COMMON_SHARE),
+         collapse["most_common_share"] <= MAX_MOST_COMMON_SHARE)]
+    return checks
+
+
 def summary(name: str, source: str, metrics: dict) -> str:
-    from trainer.evaluate import format_rouge_table
+    from trainer.evaluate import format_reading, format_rouge_table
     rouge, collapse = metrics["rouge"], metrics["collapse"]
     best_name, best = max(((k, v["rougeL"]) for k, v in rouge.items() if k != "model"), key=lambda kv: kv[1])
     model = rouge["model"]["rougeL"]
@@ -84,6 +111,8 @@ def summary(name: str, source: str, metrics: dict) -> str:
         % (model, best_name, best, "above" if model > best else "below", abs(model - best),
            collapse["distinct_titles"], metrics["data"]["n_issues"],
            os.path.join(os.path.dirname(metrics["data"]["data_dir"]), "eval", "report.html")),
+        "titles: %s; most common: %r" % (format_reading(metrics["reading"]), collapse["most_common_title"]),
+        "targets: " + "; ".join("%s %s" % ("met" if ok else "MISSED", what) for what, ok in targets(name, metrics)),
         ""])
 
 
@@ -106,8 +135,11 @@ def main(argv=None) -> int:
         else:
             print("[quality] %s not found: nlbse24 skipped" % args.nlbse)
         parts = ["# Shipped model quality: %s\n" % os.path.abspath(args.checkpoint_dir)]
+        missed = []
         for name, source in sets:
-            parts.append(summary(name, source, evaluate_on(name, source, saved_model, vocab, out, args.max_issues)))
+            metrics = evaluate_on(name, source, saved_model, vocab, out, args.max_issues)
+            parts.append(summary(name, source, metrics))
+            missed += ["%s: %s" % (name, what) for what, ok in targets(name, metrics) if not ok]
     except (FileNotFoundError, RuntimeError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
@@ -116,6 +148,10 @@ def main(argv=None) -> int:
         f.write(text)
     print(text)
     print("wrote %s" % os.path.join(out, "quality.md"))
+    if missed:
+        print("quality targets missed: %s" % "; ".join(missed), file=sys.stderr)
+        return 1
+    print("every quality target is met")
     return 0
 
 

@@ -124,7 +124,10 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
         log.info("random seed %d", random_seed)
     run_config = trainer_lib.create_run_config(
         model_name=model, model_dir=model_dir, save_checkpoints_steps=save_checkpoints_steps,
-        keep_checkpoint_max=keep_checkpoint_max, num_gpus=workers, schedule="train", random_seed=random_seed)
+        keep_checkpoint_max=keep_checkpoint_max, num_gpus=workers, schedule="train", random_seed=random_seed,
+        # the daisy chain copies variables between GPUs; with one device it only costs, and it breaks T2T's
+        # bfloat16 activations (its getter calls read_value() on the bfloat16 cast, a tensor)
+        daisy_chain_variables=workers > 1)
     experiment = trainer_lib.create_experiment(
         run_config, hp, model, project_problem.PROBLEM_NAME, data_dir, train_steps, eval_steps=1,
         schedule="train", additional_train_hooks=[ProgressHook(train_steps, progress_secs)])
