@@ -16,10 +16,17 @@ depend on github.com or its rate limit).
         api.fail_after_page(2, status=500)             # list pages after page 2 fail until fail_after_page(None)
         api.hold_after_page(2); ...; api.release()     # list pages after page 2 wait until release()
 
+        # for the web app's webhook (comment mode): issue comments
+        api.comments[("octo", "hello", 7)]             # [comment objects] posted to (or added on) that issue
+        api.add_comment("octo", "hello", 7, "text")    # a comment someone else wrote
+        api.lose_next_post_answers(1)                  # the next POST is done, but answered 502 (a lost answer)
+
 It implements GET /repos/{owner}/{repo}/issues/{number} (what the web app reads) and GET
 /repos/{owner}/{repo}/issues (the list the ingester pages through: state, since (on updated_at), sort
 (created|updated), direction, per_page (default 30, at most 100), page, a Link header with rel="next", "last",
-"first", "prev" as GitHub sends), with GitHub's answer shapes: the issue object (pull requests carry a
+"first", "prev" as GitHub sends), GET and POST /repos/{owner}/{repo}/issues/{number}/comments (the comments
+of an issue added with add_issue, paged like the list; a POST needs an Authorization header, records the comment
+and answers 201 with it), with GitHub's answer shapes: the issue object (pull requests carry a
 "pull_request" member), 404 {"message": "Not Found"} for unknown issues and private repositories alike, the
 primary rate limit as 403 + X-RateLimit-Remaining: 0 + X-RateLimit-Reset (epoch seconds), or a secondary one
 as 429 + Retry-After. Every answer carries X-RateLimit-Limit/-Remaining/-Used/-Reset/-Resource; the budget
@@ -29,11 +36,13 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import threading
 import time
 import urllib.parse
 
 DOCS = "https://docs.github.com/rest"
+_COMMENTS = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/([0-9]+)/comments$")
 
 
 def issue_json(base_url: str, owner: str, repo: str, number: int, title: str, body: str | None,
@@ -73,6 +82,8 @@ class GitHubApiStub:
         self.hold_after: int | None = None        # hold_after_page()
         self.released = threading.Event()
         self.empty_repos: set[str] = set()        # add_repo(): repositories that exist without issues
+        self.comments: dict[tuple, list] = {}     # (owner, repo, number) -> comment objects, oldest first
+        self.lost_answers = 0                     # lose_next_post_answers()
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -86,6 +97,11 @@ class GitHubApiStub:
                 path, _, query = self.path.partition("?")
                 params = dict(urllib.parse.parse_qsl(query))
                 listing = path.count("/") == 4 and path.startswith("/repos/") and path.endswith("/issues")
+                comments = _COMMENTS.match(path)
+                if comments and not stub.everything:
+                    answer = stub._failure(False, params) or stub._limited() or stub.overrides.get(path) or \
+                        stub._list_comments(comments, params)
+                    return self._answer(*answer)
                 if listing and stub.hold_after is not None and int(params.get("page", 1)) > stub.hold_after:
                     stub.released.wait(30)
                 status, body, headers = stub.everything or stub._failure(listing, params) or stub._limited() or \
@@ -94,6 +110,42 @@ class GitHubApiStub:
                     (404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}))
                 if not stub.everything:
                     headers = dict(stub._count(), **headers)
+                self._send(status, body, headers)
+
+            def _answer(self, status, body, headers):
+                self._send(status, body, dict(stub._count(), **headers))
+
+            def do_POST(self):
+                stub.requests.append(("POST", self.path, dict(self.headers.items())))
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path.partition("?")[0]
+                if stub.everything:
+                    return self._send(*stub.everything)
+                m = _COMMENTS.match(path)
+                if not m:
+                    return self._answer(404, {"message": "Not Found", "documentation_url": DOCS}, {})
+                failure = stub._failure(False, {}) or stub._limited()
+                if failure:
+                    return self._answer(*failure)
+                if path in stub.overrides:
+                    return self._answer(*stub.overrides[path])
+                if not self.headers.get("Authorization"):
+                    return self._answer(401, {"message": "Requires authentication", "documentation_url": DOCS}, {})
+                if "/repos/%s/%s/issues/%s" % m.groups() not in stub.issues:
+                    return self._answer(404, {"message": "Not Found", "documentation_url": DOCS}, {})
+                try:
+                    text = json.loads(data)["body"]
+                except (ValueError, KeyError, TypeError):
+                    return self._answer(400, {"message": "Problems parsing JSON", "documentation_url": DOCS}, {})
+                comment = stub.add_comment(m.group(1), m.group(2), int(m.group(3)), text, login="ghsumm-bot")
+                with stub.lock:
+                    lose = stub.lost_answers > 0
+                    stub.lost_answers -= 1 if lose else 0
+                if lose:
+                    return self._answer(502, {"message": "Server Error"}, {})
+                self._answer(201, comment, {"Location": comment["url"]})
+
+            def _send(self, status, body, headers):
                 if callable(body):
                     body = body()
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
@@ -118,12 +170,47 @@ class GitHubApiStub:
         self.issues["/repos/%s/%s/issues/%d" % (owner, repo, number)] = obj
         return obj
 
+    def add_comment(self, owner: str, repo: str, number: int, body: str, login: str = "someone") -> dict:
+        """A comment on the issue (as GitHub's REST API returns it); returns it."""
+        with self.lock:
+            existing = self.comments.setdefault((owner, repo, number), [])
+            cid = 5000000 + sum(len(v) for v in self.comments.values())
+            api = "%s/repos/%s/%s" % (self.url, owner, repo)
+            comment = {"id": cid, "node_id": "IC_stub%d" % cid, "url": "%s/issues/comments/%d" % (api, cid),
+                       "html_url": "https://%s/%s/%s/issues/%d#issuecomment-%d" % (self.html_host, owner, repo,
+                                                                                   number, cid),
+                       "issue_url": "%s/issues/%d" % (api, number), "body": body,
+                       "user": {"login": login, "id": 2, "type": "User", "site_admin": False},
+                       "created_at": "2024-01-02T03:04:05Z", "updated_at": "2024-01-02T03:04:05Z",
+                       "author_association": "NONE"}
+            existing.append(comment)
+        return comment
+
+    def lose_next_post_answers(self, n: int):
+        """The next n POSTs take effect but are answered 502, as when GitHub's answer is lost on the way."""
+        with self.lock:
+            self.lost_answers += n
+
+    def _list_comments(self, m, params: dict):
+        owner, repo, number = m.group(1), m.group(2), int(m.group(3))
+        if "/repos/%s/%s/issues/%d" % (owner, repo, number) not in self.issues:
+            return (404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {})
+        items = list(self.comments.get((owner, repo, number), []))
+        per_page = min(int(params.get("per_page", 30)), 100)
+        page = int(params.get("page", 1))
+        headers = {}
+        if page * per_page < len(items):
+            q = urllib.parse.urlencode(dict(params, page=page + 1))
+            headers["Link"] = '<%s/repos/%s/%s/issues/%d/comments?%s>; rel="next"' % (self.url, owner, repo, number, q)
+        return (200, items[(page - 1) * per_page: page * per_page], headers)
+
     def add_repo(self, owner: str, repo: str):
         """A repository without issues (its list is [], not 404)."""
         self.empty_repos.add("/repos/%s/%s/issues" % (owner, repo))
 
     def respond(self, path: str, status: int, body, headers: dict | None = None, content_type: str | None = None):
-        """Answer `path` with this status and body (a dict is sent as JSON, a str as is)."""
+        """Answer `path` with this status and body (a dict is sent as JSON, a str as is); for an issue's
+        .../comments path, GET and POST alike."""
         headers = dict(headers or {})
         if content_type:
             headers["Content-Type"] = content_type

@@ -13,6 +13,8 @@ Routes:
     GET  /livez                 the web process itself (200): for Kubernetes probes
     GET  /random_github_issue   the reference app's route: {"body": ...} (with title and url too)
     POST /summary               the reference app's route: form fields issue_text / issue_url -> {"summary", "body"}
+    POST /github/webhook        GitHub's webhook: a title suggestion for every newly opened issue (webapp/webhook.py)
+    GET  /suggestions           the webhook's recent decisions (page); GET /api/suggestions: the same as JSON
 Errors are JSON {"error": message, "code": ...} with their status: 400 bad input or URL, 404 no such issue,
 413 request too large, 429 GitHub rate limit (with reset_at and Retry-After), 502 GitHub or model server
 failure, 503 model server down or timing out. Never a stack trace. Configuration: webapp/config.py.
@@ -46,8 +48,11 @@ SECURITY_HEADERS = {
 def create_app(config: dict | None = None) -> Flask:
     """The Flask app. Settings come from the environment (webapp/config.py); `config` overrides any of them by
     field name (e.g. {"model_server": "http://127.0.0.1:8501", "github_token": ""})."""
+    from webapp import webhook
     from webapp.issues import IssueSource
     from webapp.model import TitleService
+    from webapp.suggestions import Suggester
+    from webapp.webhook_state import WebhookState
 
     settings = Settings.from_env(**(config or {}))
     app = Flask(__name__)
@@ -58,6 +63,17 @@ def create_app(config: dict | None = None) -> Flask:
     titles, issues = app.extensions["ghsumm"]["titles"], app.extensions["ghsumm"]["issues"]
     if settings.warm:
         threading.Thread(target=titles.warm, name="ghsumm-warm", daemon=True).start()
+    webhook_state = WebhookState(settings.webhook_dir)
+    suggester = Suggester(settings, titles, webhook_state)
+    app.extensions["ghsumm"].update(webhook_state=webhook_state, suggester=suggester)
+    app.register_blueprint(webhook.bp)
+    if settings.webhook_secret:
+        # The webhook's worker: at start-up (a restart continues the queued work), and again in a forked process.
+        suggester.start()
+
+        @app.before_request
+        def webhook_worker():
+            suggester.start()
 
     def summarize(body, url) -> dict:
         from webapp.github_issues import fetch_issue, parse_issue_url
@@ -159,7 +175,7 @@ def create_app(config: dict | None = None) -> Flask:
     def headers(response):
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
-        if request.path.startswith("/api/") or request.path in ("/summary", "/healthz"):
+        if request.path.startswith("/api/") or request.path in ("/summary", "/healthz", "/github/webhook"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

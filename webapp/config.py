@@ -19,6 +19,18 @@ Variable (default): meaning
 - GHSUMM_GITHUB_TIMEOUT (10): seconds to wait for GitHub
 - GHSUMM_WARM (false): load the vocabulary (and TensorFlow, ~7 s) in the background at start-up instead of on
   the first title request (the Kubernetes manifest and `python -m webapp` set it)
+
+The GitHub webhook (webapp/webhook.py; the rule in webapp/suggestions.py):
+- GHSUMM_WEBHOOK_SECRET (none: the webhook is off): the secret given to GitHub for the webhook; never logged or shown
+- GHSUMM_WEBHOOK_MODE (dry-run): dry-run (decisions are logged only) or comment (with GITHUB_TOKEN: one comment
+  with the suggested title on the issue; the title itself is never edited)
+- GHSUMM_WEBHOOK_DIR (work/webhook): its state (received deliveries, queued work, comments made), the decision
+  log decisions.jsonl, and by default the retraining file
+- GHSUMM_WEBHOOK_ISSUES (<GHSUMM_WEBHOOK_DIR>/issues.jsonl): the accepted issues, one GitHub REST issue object a
+  line (what `pipeline retrain --new_data` and data.readers take)
+- GHSUMM_SUGGEST_MIN_SCORE (-1.85), GHSUMM_SUGGEST_MAX_SIMILARITY (0.5), GHSUMM_SUGGEST_MIN_WORDS (3): the rule
+- GHSUMM_WEBHOOK_RETRY_S (30): the first retry delay of a failed step (doubling, at most 10 minutes)
+- GHSUMM_COMMENT_ATTEMPTS (5): how many times a comment is tried before it is given up
 """
 from __future__ import annotations
 
@@ -29,7 +41,9 @@ import urllib.parse
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_ISSUES = os.path.join(REPO, "data", "sample", "github_issues.csv")
 DEFAULT_MODEL_BASE_PATH = os.path.join(REPO, "work", "serving", "ghsumm")
+DEFAULT_WEBHOOK_DIR = os.path.join(REPO, "work", "webhook")
 DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
+WEBHOOK_MODES = ("dry-run", "comment")
 
 
 def github_host_for(api_url: str) -> str:
@@ -66,13 +80,26 @@ class Settings:
     github_host: str = ""
     github_timeout: float = 10.0
     warm: bool = False
+    webhook_secret: str = dataclasses.field(default="", repr=False)  # a secret, like github_token
+    webhook_mode: str = "dry-run"
+    webhook_dir: str = DEFAULT_WEBHOOK_DIR
+    webhook_issues: str = ""
+    suggest_min_score: float = -1.85
+    suggest_max_similarity: float = 0.5
+    suggest_min_words: int = 3
+    webhook_retry_s: float = 30.0
+    comment_attempts: int = 5
 
     ENV = {"model_server": "GHSUMM_MODEL_SERVER", "protocol": "GHSUMM_PROTOCOL", "model_name": "GHSUMM_MODEL_NAME",
            "model_timeout": "GHSUMM_MODEL_TIMEOUT", "vocab": "GHSUMM_VOCAB",
            "model_base_path": "GHSUMM_MODEL_BASE_PATH", "max_input_ids": "GHSUMM_MAX_INPUT_IDS",
            "issues": "GHSUMM_ISSUES", "github_token": "GITHUB_TOKEN", "github_api_url": "GITHUB_API_URL",
            "github_host": "GHSUMM_GITHUB_HOST", "github_timeout": "GHSUMM_GITHUB_TIMEOUT",
-           "warm": "GHSUMM_WARM"}
+           "warm": "GHSUMM_WARM", "webhook_secret": "GHSUMM_WEBHOOK_SECRET", "webhook_mode": "GHSUMM_WEBHOOK_MODE",
+           "webhook_dir": "GHSUMM_WEBHOOK_DIR", "webhook_issues": "GHSUMM_WEBHOOK_ISSUES",
+           "suggest_min_score": "GHSUMM_SUGGEST_MIN_SCORE", "suggest_max_similarity": "GHSUMM_SUGGEST_MAX_SIMILARITY",
+           "suggest_min_words": "GHSUMM_SUGGEST_MIN_WORDS", "webhook_retry_s": "GHSUMM_WEBHOOK_RETRY_S",
+           "comment_attempts": "GHSUMM_COMMENT_ATTEMPTS"}
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":
@@ -110,11 +137,36 @@ class Settings:
         s.github_host = s.github_host.lower()
         if s.max_input_ids < 2:
             raise ValueError("GHSUMM_MAX_INPUT_IDS must be at least 2")
+        s.webhook_mode = s.webhook_mode.lower().replace("_", "-")
+        if s.webhook_mode not in WEBHOOK_MODES:
+            raise ValueError("GHSUMM_WEBHOOK_MODE must be dry-run or comment, not %r" % s.webhook_mode)
+        if not 0.0 <= s.suggest_max_similarity <= 1.0:
+            raise ValueError("GHSUMM_SUGGEST_MAX_SIMILARITY must be between 0 and 1")
+        if s.webhook_retry_s <= 0 or s.comment_attempts < 1:
+            raise ValueError("GHSUMM_WEBHOOK_RETRY_S must be positive and GHSUMM_COMMENT_ATTEMPTS at least 1")
+        if not s.webhook_issues:
+            s.webhook_issues = os.path.join(s.webhook_dir, "issues.jsonl")
         return s
+
+    @property
+    def commenting(self) -> bool:
+        """Whether the webhook acts (comments): comment mode and a token; otherwise it is a dry run."""
+        return self.webhook_mode == "comment" and bool(self.github_token)
+
+    def webhook_public(self) -> dict:
+        """What the suggestions page may show about the webhook (never the secret or the token)."""
+        note = ""
+        if self.webhook_mode == "comment" and not self.github_token:
+            note = "GHSUMM_WEBHOOK_MODE is comment but GITHUB_TOKEN is not set: dry run"
+        return {"enabled": bool(self.webhook_secret), "mode": "comment" if self.commenting else "dry-run",
+                "mode_note": note, "rule": {"min_score": self.suggest_min_score,
+                                            "max_similarity": self.suggest_max_similarity,
+                                            "min_words": self.suggest_min_words}}
 
     def public(self) -> dict:
         """What the page and /healthz may show (no token: only whether one is set)."""
         return {"model_server": without_credentials(self.model_server), "protocol": self.protocol,
                 "model_name": self.model_name, "github_host": self.github_host,
                 "github_api_url": without_credentials(self.github_api_url),
-                "github_token_set": bool(self.github_token), "max_input_ids": self.max_input_ids}
+                "github_token_set": bool(self.github_token), "max_input_ids": self.max_input_ids,
+                "webhook_enabled": bool(self.webhook_secret)}

@@ -1,4 +1,5 @@
-"""Issue URLs: which are accepted, and fetching the issue with PyGithub, each failure as a clear WebError.
+"""GitHub's API as the web app uses it, with PyGithub, each failure as a clear WebError: fetching an issue from
+its URL (the page), and reading and posting an issue's comments (the webhook's comment mode).
 
 Only https://<configured GitHub host>/<owner>/<repo>/issues/<number> is fetched (an optional trailing slash,
 ?query and #fragment are ignored). Anything else is a 400 naming what is wrong: another scheme (http:, file:,
@@ -95,21 +96,26 @@ def _rate_limit_error(headers, token_set: bool) -> WebError:
     return WebError(429, msg, "github_rate_limit", extra=extra, headers={"Retry-After": str(wait)})
 
 
-def fetch_issue(settings: Settings, owner: str, repo: str, number: int) -> dict:
-    """The issue as {title, body, url, number, repo, state}; raises WebError (404, 429, 400 for a pull request,
-    502 for network failures and answers that are not an issue)."""
-    import requests
-    from github import Auth, Github, GithubException, RateLimitExceededException, UnknownObjectException
-
-    name = "%s/%s#%d" % (owner, repo, number)
-    api = without_credentials(settings.github_api_url)
+def _github(settings: Settings):
+    """A PyGithub client on the configured API: no retries or throttling sleeps (a person is waiting for a fetch,
+    and the webhook's worker schedules its own retries), a rate limit is reported, not waited out."""
+    from github import Auth, Github
     auth = Auth.Token(settings.github_token) if settings.github_token else None
-    # No retries or throttling sleeps: a person is waiting, and a rate limit is reported, not waited out.
-    gh = Github(base_url=settings.github_api_url, auth=auth, timeout=int(max(1, settings.github_timeout)), retry=None,
-                seconds_between_requests=None, seconds_between_writes=None, lazy=True)
+    return Github(base_url=settings.github_api_url, auth=auth, timeout=int(max(1, settings.github_timeout)), retry=None,
+                  seconds_between_requests=None, seconds_between_writes=None, lazy=True)
+
+
+def _call_github(settings: Settings, name: str, call):
+    """call(gh) with every GitHub failure as a WebError: 404 no such issue (or private), 429 rate limit (reset_at),
+    502 with code github_auth for a rejected token, 404 github_forbidden for a 403, 502 for server errors,
+    network failures and answers that are not JSON. The token is never part of a message."""
+    import requests
+    from github import GithubException, RateLimitExceededException, UnknownObjectException
+
+    api = without_credentials(settings.github_api_url)
+    gh = _github(settings)
     try:
-        issue = gh.get_repo("%s/%s" % (owner, repo)).get_issue(number)
-        raw = issue.raw_data
+        return call(gh)
     except RateLimitExceededException as e:
         raise _rate_limit_error(e.headers, bool(settings.github_token)) from None
     except UnknownObjectException:
@@ -140,6 +146,14 @@ def fetch_issue(settings: Settings, owner: str, repo: str, number: int) -> dict:
             gh.close()
         except Exception:  # noqa: BLE001  (closing is best effort)
             pass
+
+
+def fetch_issue(settings: Settings, owner: str, repo: str, number: int) -> dict:
+    """The issue as {title, body, url, number, repo, state}; raises WebError (404, 429, 400 for a pull request,
+    502 for network failures and answers that are not an issue)."""
+    name = "%s/%s#%d" % (owner, repo, number)
+    api = without_credentials(settings.github_api_url)
+    raw = _call_github(settings, name, lambda gh: gh.get_repo("%s/%s" % (owner, repo)).get_issue(number).raw_data)
     if not isinstance(raw, dict) or not isinstance(raw.get("title"), str) or "number" not in raw:
         raise WebError(502, "GitHub's API at %s answered with something that is not an issue." % api,
                        "github_bad_response")
@@ -149,3 +163,22 @@ def fetch_issue(settings: Settings, owner: str, repo: str, number: int) -> dict:
     return {"title": raw["title"], "body": body if isinstance(body, str) else "", "number": number,
             "repo": "%s/%s" % (owner, repo), "state": raw.get("state") if isinstance(raw.get("state"), str) else "",
             "url": "https://%s/%s/%s/issues/%d" % (settings.github_host, owner, repo, number)}
+
+
+def find_comment(settings: Settings, owner: str, repo: str, number: int, marker: str) -> str | None:
+    """The html_url of the first comment on the issue whose body contains marker, or None (GET .../comments,
+    every page). Raises WebError as fetch_issue does."""
+    def find(gh):
+        for comment in gh.get_repo("%s/%s" % (owner, repo)).get_issue(number).get_comments():
+            if marker in (comment.body or ""):
+                return comment.html_url or ""
+        return None
+    return _call_github(settings, "%s/%s#%d" % (owner, repo, number), find)
+
+
+def post_comment(settings: Settings, owner: str, repo: str, number: int, body: str) -> str:
+    """Posts one comment on the issue (POST .../comments, needs GITHUB_TOKEN); its html_url. Raises WebError as
+    fetch_issue does (a locked issue or a token without write access: 404 github_forbidden)."""
+    return _call_github(settings, "%s/%s#%d" % (owner, repo, number),
+                        lambda gh: gh.get_repo("%s/%s" % (owner, repo)).get_issue(number).create_comment(body).html_url
+                        or "")

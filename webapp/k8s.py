@@ -10,6 +10,16 @@ The container runs gunicorn on 8080 (the image is this repository's app environm
 address is a Service DNS name (serving/k8s.py names it model_name[-run]; REST 8501, gRPC 8500). GITHUB_TOKEN
 comes from a Secret (github_token_secret, key "token"), never from a literal in the manifest. gs:// vocabularies
 need credentials: gcp_secret mounts a service-account key, as serving/k8s.py does.
+
+The GitHub webhook (POST /github/webhook) takes its secret from the Secret webhook_secret (default
+"ghsumm-webhook"): key "secret" -> GHSUMM_WEBHOOK_SECRET, optional key "mode" (dry-run | comment) ->
+GHSUMM_WEBHOOK_MODE. Both are optional: without the Secret the webhook is off and says so. Its state (delivery
+ids, queued work, comments made, the decision log, the retraining file) lives in WEBHOOK_DIR: a
+PersistentVolumeClaim when webhook_state_claim names one (it then survives the pod), else an emptyDir (it survives
+container restarts only). Keep replicas at 1 for the webhook unless the claim is shared (ReadWriteMany).
+
+    kubectl create secret generic ghsumm-webhook --from-literal=secret="$(openssl rand -hex 32)" \
+        --from-literal=mode=comment
 """
 from __future__ import annotations
 
@@ -17,13 +27,16 @@ from serving.k8s import apply, deployment_and_service, k8s_name, to_yaml  # noqa
 
 PORT, SERVICE_PORT = 8080, 80
 DEFAULT_IMAGE = "ghsumm-app:latest"
+WEBHOOK_DIR = "/var/lib/ghsumm/webhook"
+DEFAULT_WEBHOOK_SECRET = "ghsumm-webhook"
 DEFAULT_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
 
 
 def render(model_name: str, model_server: str, run: str = "", protocol: str = "rest", image: str = DEFAULT_IMAGE,
            vocab: str = "", model_base_path: str = "", issues: str = "", github_api_url: str = "",
            github_token_secret: str | None = None, gcp_secret: str | None = None, replicas: int = 1,
-           workers: int = 2, resources: dict | None = None) -> list[dict]:
+           workers: int = 2, resources: dict | None = None, webhook_secret: str | None = DEFAULT_WEBHOOK_SECRET,
+           webhook_state_claim: str | None = None) -> list[dict]:
     """[Deployment, Service] manifests as dicts. model_server: host:port of the model's Service; vocab (or
     model_base_path, to find the vocabulary beside the newest version) must be readable from the pod."""
     name = k8s_name(model_name, run, "webapp")
@@ -42,6 +55,14 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
         env.append({"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": github_token_secret, "key": "token", "optional": True}}})
     volumes, mounts = [], []
+    if webhook_secret:
+        for var, key in (("GHSUMM_WEBHOOK_SECRET", "secret"), ("GHSUMM_WEBHOOK_MODE", "mode")):
+            env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": webhook_secret, "key": key,
+                                                                    "optional": True}}})
+        env.append({"name": "GHSUMM_WEBHOOK_DIR", "value": WEBHOOK_DIR})
+        volumes.append({"name": "webhook-state", "persistentVolumeClaim": {"claimName": webhook_state_claim}}
+                       if webhook_state_claim else {"name": "webhook-state", "emptyDir": {}})
+        mounts.append({"name": "webhook-state", "mountPath": WEBHOOK_DIR})
     if gcp_secret:
         volumes.append({"name": "gcp-credentials", "secret": {"secretName": gcp_secret}})
         mounts.append({"name": "gcp-credentials", "mountPath": "/secret/gcp", "readOnly": True})
@@ -61,5 +82,9 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
         "env": env,
         "volumeMounts": mounts,
     }
-    return deployment_and_service(name, labels, container, volumes, replicas,
-                                  [{"name": "http", "port": SERVICE_PORT, "targetPort": PORT}])
+    manifests = deployment_and_service(name, labels, container, volumes, replicas,
+                                       [{"name": "http", "port": SERVICE_PORT, "targetPort": PORT}])
+    if webhook_secret and webhook_state_claim:
+        # A ReadWriteOnce claim is attached to one pod at a time: the old pod goes before the new one starts.
+        manifests[0]["spec"]["strategy"] = {"type": "Recreate"}
+    return manifests
