@@ -19,6 +19,11 @@ On the bundled sample (preprocessed here with `python -m data.preprocess`), hpar
    title's length, printed beside it: a model trained for 300 steps may write near-empty titles, whose times
    are a floor, not what a trained model costs.
 4. the same decode timing for the shipped warm-start model (data/warm_start/) when it is there.
+5. the shipped warm start's own hyper-parameter set (its ghsumm_model.json; the bundled sample encoded with its
+   vocabulary), trained from scratch for the same steps: non-padding tokens/s of `python -m trainer train` as
+   shipped (float32), with bfloat16 activations (`--hparams activation_dtype=bfloat16`: T2T's TPU option, which
+   runs here since the copy mixture is computed in float32 and the daisy chain is off on one device), and
+   t2t-trainer on the same set (steps/s ratio). GHSUMM_BENCH_SHIPPED=0 skips it.
 Training and export run in the t2t environment (.venv/t2t or $GHSUMM_T2T_PYTHON), decoding in this one.
 """
 from __future__ import annotations
@@ -44,6 +49,7 @@ SINGLE_TITLES = 5 if QUICK else 20
 BATCH = 8 if QUICK else 32
 BATCH_REPEATS = 1 if QUICK else 3
 MAX_INPUT_LENGTH = 256  # trainer.evaluate's default
+SHIPPED = os.environ.get("GHSUMM_BENCH_SHIPPED", "1") not in ("", "0")
 BEAM_SIZE, ALPHA, EXTRA_LENGTH = 4, 0.6, 40  # python -m trainer export's defaults
 
 
@@ -160,6 +166,42 @@ def title_length(ids) -> int:
     return sum(1 for i in ids[:ids.index(1) if 1 in ids else len(ids)] if i != 0)
 
 
+def benchmark_shipped_set(work: str) -> tuple[str, dict] | None:
+    """Item 5 of the module doc: (hparams set, name -> training figures), or None without a warm start."""
+    import json
+    from data import preprocess
+    card_path = os.path.join(WARM_START, "ghsumm_model.json")
+    if not os.path.isfile(card_path):
+        return None
+    with open(card_path) as f:
+        card = json.load(f)
+    hparams_set, model = card["hparams_set"], card.get("model", "transformer")
+    data_dir = os.path.join(work, "data-warm")
+    print("  preprocessing the bundled sample with the warm start's vocabulary", flush=True)
+    preprocess.run(["--input", tiny_model.SAMPLE_CSV, "--output_dir", data_dir, "--vocab_file",
+                    os.path.join(WARM_START, card["vocab_file"])])
+    ours = ["trainer", "train", "--data_dir", data_dir, "--train_steps", TRAIN_STEPS, "--hparams_set", hparams_set,
+            "--random_seed", 1]
+    runs = {
+        "as shipped (float32)": ours + ["--model_dir", os.path.join(work, "shipped-f32")],
+        "bfloat16 activations": ours + ["--model_dir", os.path.join(work, "shipped-bf16"),
+                                        "--hparams", "activation_dtype=bfloat16"],
+        "t2t-trainer (reference)": [
+            "trainer.t2t_cli", "trainer", "--data_dir=" + data_dir, "--output_dir=" + os.path.join(work, "shipped-t2t"),
+            "--problem=" + tiny_model.PROBLEM, "--model=" + model, "--hparams_set=" + hparams_set,
+            "--train_steps=%d" % TRAIN_STEPS, "--schedule=train", "--local_eval_frequency=100"],
+    }
+    results = {}
+    for name, args in runs.items():
+        model_dir = next(a.split("=", 1)[-1] for a in args if str(a).startswith("--output_dir=")) \
+            if "--model_dir" not in args else args[args.index("--model_dir") + 1]
+        print("  training the shipped set %s, %s (log %s)" % (hparams_set, name, model_dir + ".log"), flush=True)
+        launched, seconds = run_t2t_env(args, model_dir + ".log")
+        progress = training_progress(model_dir)
+        results[name] = dict(progress, startup_s=progress["first_step_time"] - launched, wall_s=seconds)
+    return hparams_set, results
+
+
 def export_warm_start(work: str) -> str | None:
     if not os.path.isdir(WARM_START):
         return None
@@ -218,6 +260,21 @@ def main() -> int:
         print("  (a model writing near-empty titles decodes faster than a trained one: its times are a floor)")
     if not warm:
         print("  warm start: data/warm_start/ is absent, skipped")
+
+    shipped = benchmark_shipped_set(work) if SHIPPED else None
+    if shipped:
+        hparams_set, runs = shipped
+        print("\ntraining the shipped set %s from scratch, %d steps on the bundled sample:" % (hparams_set, TRAIN_STEPS))
+        print("  %-26s %8s %10s %9s" % ("", "steps/s", "tokens/s", "tokens/step"))
+        for label, r in runs.items():
+            print("  %-26s %8.2f %10.0f %9.0f" % (label, r["steps_per_s"], r["steps_per_s"] * r["tokens_per_step"],
+                                                 r["tokens_per_step"]))
+        f32, bf16, ref = (runs[k] for k in ("as shipped (float32)", "bfloat16 activations", "t2t-trainer (reference)"))
+        print("  RATIO tokens/s bfloat16 / float32 = %.2f; steps/s ours (as shipped) / t2t-trainer = %.2f"
+              % (bf16["steps_per_s"] * bf16["tokens_per_step"] / (f32["steps_per_s"] * f32["tokens_per_step"]),
+                 f32["steps_per_s"] / ref["steps_per_s"]))
+    elif SHIPPED:
+        print("\nshipped set: data/warm_start/ is absent, skipped")
     return 0
 
 

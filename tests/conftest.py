@@ -140,9 +140,12 @@ def tiny_title_model(tiny_saved_model, preprocessed_sample):
 # app's variables, so a developer's GITHUB_TOKEN or GHSUMM_* never leaks into a test. GitHub's API is
 # tests/github_api_stub.py.
 
-WEBAPP_ENV_VARS = ("GHSUMM_MODEL_SERVER", "GHSUMM_PROTOCOL", "GHSUMM_MODEL_NAME", "GHSUMM_MODEL_TIMEOUT",
-                   "GHSUMM_VOCAB", "GHSUMM_MODEL_BASE_PATH", "GHSUMM_MAX_INPUT_IDS", "GHSUMM_ISSUES", "GITHUB_TOKEN",
-                   "GITHUB_API_URL", "GHSUMM_GITHUB_HOST", "GHSUMM_GITHUB_TIMEOUT")
+def _webapp_env_vars() -> tuple:
+    from webapp.config import Settings  # the one list of the web app's variables (webhook ones included)
+    return tuple(Settings.ENV.values())
+
+
+WEBAPP_ENV_VARS = _webapp_env_vars()
 
 
 @pytest.fixture
