@@ -88,9 +88,14 @@ def ids_to_title(encoder, ids) -> str:
     return finish_title(tidy_title(encoder.decode(out)))
 
 
+_LOOP = re.compile(r"(\S{2,}?)\1{2,}")  # a piece of 2+ characters three or more times back to back
+
+
 def tidy_title(text: str) -> str:
-    """Collapses a word repeated back to back ("a user user user" -> "a user"): T2T's beam search has no
-    repetition penalty, and a small model loops. (data.titles.finish_title then drops a dangling end.)"""
+    """Collapses a word repeated back to back ("a user user user" -> "a user") and a piece repeated inside a word
+    ("go/analysis/analysis/analysis/" -> "go/analysis/"): T2T's beam search has no repetition penalty, and a small
+    model loops. (data.titles.finish_title then drops a dangling end.)"""
+    text = _LOOP.sub(lambda m: m.group(1) if any(c.isalpha() for c in m.group(1)) else m.group(0), text)
     words = []
     for word in text.split():
         if not words or word != words[-1]:

@@ -48,3 +48,14 @@ def test_served_titles_are_finished(preprocessed_sample):
     encoder = text_encoder.SubwordTextEncoder(str(preprocessed_sample / VOCAB_NAME))
     ids = encoder.encode("the build fails with") + [1, 0, 0]
     assert ids_to_title(encoder, ids) == "the build fails"
+
+
+@pytest.mark.parametrize("looped, tidy", [
+    ("a user user user", "a user"),
+    ("go/analysis/analysis/analysis/analysis/passes", "go/analysis/passes"),
+    ("use highghghghghghscores", "use highscores"),
+    ("timeout after 1000000 ms", "timeout after 1000000 ms"),  # numbers are not loops
+])
+def test_loops_are_collapsed(looped, tidy):
+    from serving.client import tidy_title
+    assert tidy_title(looped) == tidy

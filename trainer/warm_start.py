@@ -8,8 +8,9 @@ The recipe (data/warm_start/README.md says why, and what did not work):
   1. data: every issue-shaped source in --shared (GitHub issues of the Kaggle dump, huggingface/datasets issues
      without their PRs, nlbse24, Jira story-point projects, GitBugs) and the pull-request and commit pairs of
      pr_commit_titles (read as change_jsonl: prefixes stripped, a [pull request]/[commit] tag before the body),
-     cleaned and split by `python -m data.preprocess`, one new vocabulary built from the train split; the dev
-     set is the eval split of github_issues_medium.csv encoded with it;
+     cleaned and split by `python -m data.preprocess`, one new vocabulary built from the train split; the issue
+     sources' train examples twice (oversample_issues); the dev set is the eval split of
+     github_issues_medium.csv encoded with the vocabulary;
   2. train: `transformer_ghsumm_write` (a Transformer with a copy mechanism, the body's first 128 subwords) from
      scratch on the real titles, checkpoint every --every steps; a killed run started again resumes;
   3. select: every checkpoint exported and scored on the dev set (ROUGE-L, what a reader sees); the best one
@@ -43,17 +44,34 @@ MAX_MOST_COMMON_SHARE = quality.MAX_MOST_COMMON_SHARE
 
 
 def prepare_data(shared: str, work: str) -> dict:
-    """The training set (real titles, a new vocabulary) and the dev set encoded with its vocabulary."""
+    """The training set (real titles, a new vocabulary, issues twice) and the dev set encoded with its
+    vocabulary."""
     data_dir, dev_dir = os.path.join(work, "data_all"), os.path.join(work, "data_dev")
+    issues_dir = os.path.join(work, "data_issues")
     if not os.path.exists(os.path.join(data_dir, "stats.json")):
         inputs = [a for s in ISSUE_SOURCES + CHANGE_SOURCES for a in ("--input", os.path.join(shared, s))]
         _run([sys.executable, "-m", "data.preprocess", "--output_dir", data_dir, "--workers", "2"] + inputs,
              os.path.join(work, "preprocess_all.log"), "preprocess all sources (new vocabulary)")
     vocab = quality.vocabulary(data_dir)
+    if not os.path.exists(os.path.join(issues_dir, "stats.json")):
+        inputs = [a for s in ISSUE_SOURCES for a in ("--input", os.path.join(shared, s))]
+        _run([sys.executable, "-m", "data.preprocess", "--output_dir", issues_dir, "--vocab_file", vocab] + inputs,
+             os.path.join(work, "preprocess_issues.log"), "preprocess the issue sources again (same vocabulary)")
+    oversample_issues(issues_dir, data_dir)
     if not os.path.exists(os.path.join(dev_dir, "stats.json")):
         _run([sys.executable, "-m", "data.preprocess", "--input", os.path.join(shared, DEV_SOURCE), "--vocab_file",
               vocab, "--output_dir", dev_dir], os.path.join(work, "preprocess_dev.log"), "preprocess dev")
     return {"data": data_dir, "dev": dev_dir, "vocab": vocab}
+
+
+def oversample_issues(issues_dir: str, data_dir: str) -> None:
+    """A second copy of the issue sources' train shards in the training data dir (T2T reads every
+    github_issue_summarization-train* file): pull requests and commits are three quarters of the pairs, and
+    without it the model wrote change titles ("add X", "remove unused") for issues (dev set, step 1500)."""
+    for path in sorted(glob.glob(os.path.join(issues_dir, "github_issue_summarization-train-*"))):
+        target = os.path.join(data_dir, os.path.basename(path).replace("-train-", "-train-issues-"))
+        if not os.path.exists(target):
+            shutil.copy(path, target)
 
 
 def train(model_dir: str, data_dir: str, steps: int, every: int, work: str) -> None:
