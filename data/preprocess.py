@@ -220,7 +220,10 @@ class EncodeExamples(beam.DoFn):
         if self._n % PROGRESS_EVERY == 0:
             log.info("encoded %d examples in this worker", self._n)
         _count(f"written.{split}")
-        yield beam.pvalue.TaggedOutput(split, example.SerializeToString())
+        # deterministic: map entries ("inputs", "targets") in key order. Without it their order follows the
+        # protobuf runtime's hash table, which differed between the DirectRunner and the portable runner's workers
+        # (same examples, different bytes).
+        yield beam.pvalue.TaggedOutput(split, example.SerializeToString(deterministic=True))
         yield beam.pvalue.TaggedOutput(f"{split}_lengths", (len(inputs), len(targets)))
 
 
