@@ -8,6 +8,11 @@ model_base_path holds the numbered version dirs the export writes; tensorflow_mo
 and picks up new ones itself. gs:// paths need credentials in the pod: gcp_secret names a Secret holding a
 service-account key (mounted, GOOGLE_APPLICATION_CREDENTIALS set); a path on a volume needs volume_claim
 (a PersistentVolumeClaim mounted at mount_path). Ports: gRPC 8500, REST 8501, the same as the local server.
+
+Metrics: tensorflow_model_server serves Prometheus metrics only when a --monitoring_config_file enables them, so
+the container writes that file (MONITORING_CONFIG) before it starts the server, and the pod carries the
+prometheus.io/scrape, /port and /path annotations (REST port, /monitoring/prometheus/metrics) that a
+Prometheus with the usual kubernetes-pods scrape job follows. The local server serves the same path.
 """
 from __future__ import annotations
 
@@ -17,6 +22,12 @@ import yaml
 
 GRPC_PORT, REST_PORT = 8500, 8501
 DEFAULT_IMAGE = "tensorflow/serving:2.18.0"
+METRICS_PATH = "/monitoring/prometheus/metrics"  # serving/model_server.py's METRICS_PATH (that module loads TF)
+MONITORING_CONFIG_FILE = "/tmp/monitoring.config"
+MONITORING_CONFIG = 'prometheus_config { enable: true, path: "%s" }' % METRICS_PATH
+# sh -c SCRIPT NAME ARGS...: write the monitoring config, then exec the server with the container's args.
+START_SCRIPT = "printf '%%s\\n' '%s' > %s && exec /usr/bin/tensorflow_model_server \"$@\"" % (
+    MONITORING_CONFIG, MONITORING_CONFIG_FILE)
 DEFAULT_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 
 
@@ -45,9 +56,10 @@ def render(model_name: str, model_base_path: str, run: str = "", image: str = DE
     container = {
         "name": "tensorflow-serving",
         "image": image,
-        "command": ["/usr/bin/tensorflow_model_server"],
+        "command": ["/bin/sh", "-c", START_SCRIPT, "tensorflow_model_server"],
         "args": ["--port=%d" % GRPC_PORT, "--rest_api_port=%d" % REST_PORT, "--model_name=%s" % model_name,
-                 "--model_base_path=%s" % model_base_path, "--file_system_poll_wait_seconds=30"],
+                 "--model_base_path=%s" % model_base_path, "--file_system_poll_wait_seconds=30",
+                 "--monitoring_config_file=%s" % MONITORING_CONFIG_FILE],
         "ports": [{"name": "grpc", "containerPort": GRPC_PORT}, {"name": "rest", "containerPort": REST_PORT}],
         "readinessProbe": {"httpGet": {"path": "/v1/models/%s" % model_name, "port": REST_PORT},
                            "initialDelaySeconds": 5, "periodSeconds": 5, "failureThreshold": 3},
@@ -59,17 +71,26 @@ def render(model_name: str, model_base_path: str, run: str = "", image: str = DE
     }
     return deployment_and_service(name, labels, container, volumes, replicas,
                                   [{"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT},
-                                   {"name": "rest", "port": REST_PORT, "targetPort": REST_PORT}])
+                                   {"name": "rest", "port": REST_PORT, "targetPort": REST_PORT}],
+                                  scrape_annotations(REST_PORT, METRICS_PATH))
+
+
+def scrape_annotations(port: int, path: str) -> dict:
+    """The pod annotations by which Prometheus' kubernetes-pods scrape job finds a metrics endpoint."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": path}
 
 
 def deployment_and_service(name: str, labels: dict, container: dict, volumes: list, replicas: int,
-                           service_ports: list[dict]) -> list[dict]:
+                           service_ports: list[dict], pod_annotations: dict | None = None) -> list[dict]:
     """A Deployment running one container and a ClusterIP Service in front of it, both named `name`."""
+    pod_metadata = {"labels": labels}
+    if pod_annotations:
+        pod_metadata["annotations"] = pod_annotations
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
         "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
+                 "template": {"metadata": pod_metadata,
                               "spec": {"containers": [container], "volumes": volumes}}},
     }
     service = {

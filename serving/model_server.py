@@ -8,6 +8,7 @@ REST (http.server, one thread per connection, HTTP/1.1 keep-alive):
                                                   bytes as {"b64": "..."}; answers {"predictions"} / {"outputs"}
   GET  /v1/models/<name>[/versions/<v>]           GetModelStatusResponse as JSON (the health/readiness check)
   GET  /v1/models/<name>[/versions/<v>]/metadata  GetModelMetadataResponse as JSON (signature_def)
+  GET  /monitoring/prometheus/metrics             Prometheus metrics (ServerMetrics), at tensorflow/serving's path
   Errors are {"error": "..."}: 404 unknown model/version/path, 400 malformed JSON or input, 413 too large.
   Predict answers carry the version used in an `X-Model-Version` header (tensorflow/serving's REST has no
   such field; serving/client.py reads the header when there is one).
@@ -37,6 +38,9 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector  # noqa: E402
+from prometheus_client.core import GaugeMetricFamily  # noqa: E402
+from prometheus_client.exposition import choose_encoder  # noqa: E402
 from tensorflow.core.protobuf import error_codes_pb2  # noqa: E402
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,  # noqa: E402
                                      predict_pb2, prediction_service_pb2_grpc)
@@ -46,6 +50,7 @@ from serving.models import (DEFAULT_SIGNATURE, BadInput, Batcher, ModelManager, 
 log = logging.getLogger("serving")
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 2 ** 20
+METRICS_PATH = "/monitoring/prometheus/metrics"  # tensorflow/serving's path (its --monitoring_config_file)
 
 
 # ---------------------------------------------------------------------------------------------------- shared
@@ -75,6 +80,90 @@ def metadata_proto(manager: ModelManager, name: str, version: int | None) -> get
 def to_dict(message) -> dict:
     return json_format.MessageToDict(message, preserving_proto_field_name=True,
                                      always_print_fields_with_no_presence=True)
+
+
+# --------------------------------------------------------------------------------------------------- metrics
+# The status of a failed REST predict as a gRPC/TensorFlow status name, so that both protocols count errors alike.
+_HTTP_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "UNIMPLEMENTED", 411: "INVALID_ARGUMENT",
+                413: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
+UNKNOWN_LABEL = "_unknown"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class ServerMetrics:
+    """The server's Prometheus metrics, in a registry of its own (GET /monitoring/prometheus/metrics):
+
+    ghsumm_serving_predict_requests_total{model_name, version, entrypoint}       every predict (REST or GRPC)
+    ghsumm_serving_predict_errors_total{model_name, version, entrypoint, status} the failed ones, by status
+                                                 (INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, INTERNAL, ...)
+    ghsumm_serving_predict_latency_seconds{model_name, version, entrypoint}     histogram, failed ones included
+    ghsumm_serving_model_version{model_name, version, state}  1 for every version the server knows (LOADING,
+                                                 AVAILABLE, END: what GET /v1/models/<name> reports), at scrape time
+    ghsumm_serving_served_version{model_name}    the version answering requests without a version
+    and process_* (CPU, memory, open files).
+
+    `version` is the version that answered; for a failed request the one asked for (the served one when none
+    was), and model_name / version are "_unknown" for names and versions the server does not have, so a
+    client cannot make the label sets grow without bound.
+    """
+
+    def __init__(self, manager: ModelManager):
+        self.manager = manager
+        self.registry = CollectorRegistry()
+        labels = ["model_name", "version", "entrypoint"]
+        self.requests = Counter("ghsumm_serving_predict_requests", "Predict requests", labels,
+                                registry=self.registry)
+        self.errors = Counter("ghsumm_serving_predict_errors", "Predict requests that failed, by status",
+                              labels + ["status"], registry=self.registry)
+        self.latency = Histogram("ghsumm_serving_predict_latency_seconds", "Predict request latency", labels,
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        ProcessCollector(registry=self.registry)
+        self.registry.register(self)  # collect() below: the versions, read when scraped
+
+    def collect(self):
+        name = self.manager.name
+        versions = GaugeMetricFamily("ghsumm_serving_model_version", "Versions the server knows, by state",
+                                     labels=["model_name", "version", "state"])
+        try:
+            for v, state, _ in self.manager.status(name):
+                versions.add_metric([name, str(v), state], 1)
+        except NotFound:
+            pass
+        yield versions
+        served = GaugeMetricFamily("ghsumm_serving_served_version", "The version that answers requests without "
+                                   "a version", labels=["model_name"])
+        try:
+            served.add_metric([name], self.manager.get(name).number)
+        except NotFound:
+            pass
+        yield served
+
+    def _labels(self, name: str, version: int | None) -> tuple[str, str]:
+        if name != self.manager.name:
+            return UNKNOWN_LABEL, UNKNOWN_LABEL
+        try:
+            known = [v for v, _, _ in self.manager.status(name)]
+            if version is None:
+                version = self.manager.get(name).number
+        except NotFound:
+            return name, UNKNOWN_LABEL
+        return name, str(version) if version in known else UNKNOWN_LABEL
+
+    def predict(self, entrypoint: str, name: str, version: int | None, status: str, start: float) -> None:
+        """Records one predict request: entrypoint REST or GRPC, the version used (or asked for), its status
+        ("OK" or a status name), start: its time.perf_counter() at arrival."""
+        elapsed = time.perf_counter() - start
+        labels = self._labels(name, version) + (entrypoint,)
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(elapsed)
+        if status != "OK":
+            self.errors.labels(*labels, status).inc()
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """(body, content type) of a scrape, in the format the Accept header asks for (Prometheus' text format
+        or OpenMetrics)."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
 
 
 # ------------------------------------------------------------------------------------------------------ REST
@@ -166,14 +255,16 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
     manager: ModelManager  # set on the subclass made by make_rest_server
     max_request_bytes: int
     inflight: "InFlight"
+    metrics: ServerMetrics
 
     def log_message(self, fmt, *args):  # access log at DEBUG; errors are logged where they happen
         log.debug("%s %s", self.address_string(), fmt % args)
 
-    def _send(self, code: int, payload: dict, headers: dict | None = None):
-        data = json.dumps(payload).encode("utf-8")
+    def _send(self, code: int, payload: dict | bytes, headers: dict | None = None,
+              content_type: str = "application/json"):
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -181,7 +272,11 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _handle(self, method: str):
+        if method == "GET" and self.path.split("?", 1)[0] == METRICS_PATH:
+            body, content_type = self.metrics.exposition(self.headers.get("Accept"))
+            return self._send(200, body, content_type=content_type)
         with self.inflight:
+            start, self._predicting = time.perf_counter(), None
             try:
                 code, payload, headers = self._route(method)
             except HttpError as e:
@@ -198,6 +293,12 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             if code in (411, 413):
                 self.close_connection = True  # the unread body would otherwise be parsed as the next request
                 headers = dict(headers, Connection="close")
+            if self._predicting is not None:
+                name, version = self._predicting
+                if code == 200:
+                    version = int(headers["X-Model-Version"])
+                self.metrics.predict("REST", name, version, "OK" if code == 200 else _HTTP_STATUS.get(code, "UNKNOWN"),
+                                     start)
             self._send(code, payload, headers)
 
     def do_GET(self):
@@ -234,6 +335,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
                 raise HttpError(405, "Malformed request: %s %s (use POST)" % (method, path))
             if m["verb"] != "predict":
                 raise BadInput("%s is not supported: this model has a predict signature" % m["verb"])
+            self._predicting = (name, version)  # counted in the metrics, failed or not
             raw = self._read_body()  # read even when the model is unknown, for keep-alive
             self.manager.get(name, version)
             return self._predict(name, version, self._json(raw))
@@ -275,9 +377,9 @@ class InFlight:
             return self._cond.wait_for(lambda: self._n == 0, timeout)
 
 
-def make_rest_server(manager: ModelManager, host: str, port: int, max_request_bytes: int):
+def make_rest_server(manager: ModelManager, host: str, port: int, max_request_bytes: int, metrics: ServerMetrics):
     handler = type("Handler", (RestHandler,), {"manager": manager, "max_request_bytes": max_request_bytes,
-                                               "inflight": InFlight()})
+                                               "inflight": InFlight(), "metrics": metrics})
     server = http.server.ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True  # idle keep-alive connections must not hold the process at exit
     return server
@@ -294,23 +396,36 @@ def _spec_version(model_spec) -> int | None:
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics):
         self.manager = manager
+        self.metrics = metrics
 
     def Predict(self, request, context):
+        start, spec = time.perf_counter(), request.model_spec
         try:
-            if request.model_spec.WhichOneof("version_choice") == "version_label":
-                raise NotFound("version labels are not supported by this server")
-            inputs = {}
-            for k, t in request.inputs.items():
-                try:
-                    inputs[k] = tf.make_ndarray(t)
-                except (TypeError, ValueError) as e:
-                    raise BadInput("input '%s' is not a valid TensorProto: %s" % (k, e)) from None
-            used, outputs = self.manager.predict(request.model_spec.name, _spec_version(request.model_spec),
-                                                 request.model_spec.signature_name, inputs)
+            response = self._predict(request)
         except (NotFound, BadInput) as e:
+            self.metrics.predict("GRPC", spec.name, _spec_version(spec),
+                                 "NOT_FOUND" if isinstance(e, NotFound) else "INVALID_ARGUMENT", start)
             _abort(context, e)
+        except Exception:
+            self.metrics.predict("GRPC", spec.name, _spec_version(spec), "INTERNAL", start)
+            raise
+        self.metrics.predict("GRPC", spec.name, response.model_spec.version.value, "OK", start)
+        return response
+
+    def _predict(self, request) -> predict_pb2.PredictResponse:
+        """The answer to a PredictRequest; raises NotFound or BadInput."""
+        if request.model_spec.WhichOneof("version_choice") == "version_label":
+            raise NotFound("version labels are not supported by this server")
+        inputs = {}
+        for k, t in request.inputs.items():
+            try:
+                inputs[k] = tf.make_ndarray(t)
+            except (TypeError, ValueError) as e:
+                raise BadInput("input '%s' is not a valid TensorProto: %s" % (k, e)) from None
+        used, outputs = self.manager.predict(request.model_spec.name, _spec_version(request.model_spec),
+                                             request.model_spec.signature_name, inputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = used
@@ -318,7 +433,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         wanted = set(request.output_filter) or set(outputs)
         unknown = wanted - set(outputs)
         if unknown:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "output_filter names unknown outputs %s" % sorted(unknown))
+            raise BadInput("output_filter names unknown outputs %s" % sorted(unknown))
         for k in sorted(wanted):
             response.outputs[k].CopyFrom(tf.make_tensor_proto(outputs[k]))
         return response
@@ -343,11 +458,12 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             _abort(context, e)
 
 
-def make_grpc_server(manager: ModelManager, host: str, port: int, max_request_bytes: int, threads: int = 16):
+def make_grpc_server(manager: ModelManager, host: str, port: int, max_request_bytes: int, metrics: ServerMetrics,
+                     threads: int = 16):
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
                          options=[("grpc.max_receive_message_length", max_request_bytes),
                                   ("grpc.max_send_message_length", max_request_bytes)])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
     bound = server.add_insecure_port("%s:%d" % (host, port))
     if not bound:
@@ -365,9 +481,11 @@ class ModelServer:
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, grpc_threads: int = 16):
         batcher = Batcher(max_batch_size, num_batch_threads) if enable_batching else None
         self.manager = ModelManager(model_name, model_base_path, batcher)
+        self.metrics = ServerMetrics(self.manager)
         self.poll_seconds = poll_seconds
-        self.rest = make_rest_server(self.manager, host, rest_api_port, max_request_bytes)
-        self.grpc, self.grpc_port = make_grpc_server(self.manager, host, port, max_request_bytes, grpc_threads)
+        self.rest = make_rest_server(self.manager, host, rest_api_port, max_request_bytes, self.metrics)
+        self.grpc, self.grpc_port = make_grpc_server(self.manager, host, port, max_request_bytes, self.metrics,
+                                                     grpc_threads)
         self.rest_port = self.rest.server_address[1]
         self._rest_thread = None
 

@@ -1,8 +1,8 @@
 """The web app: a page where a person pastes an issue body (or an issue URL, or asks for a random real issue)
 and gets the title the model writes for it, plus a JSON API beside it.
 
-    gunicorn -w 2 -b 0.0.0.0:8080 'webapp:create_app()'     # production
-    python -m webapp                                        # development server on http://127.0.0.1:8080
+    gunicorn -c python:webapp.gunicorn_conf -w 2 -b 0.0.0.0:8080 'webapp:create_app()'   # production
+    python -m webapp                                      # development server on http://127.0.0.1:8080
 
 Routes:
     GET  /                      the page
@@ -15,6 +15,7 @@ Routes:
     POST /summary               the reference app's route: form fields issue_text / issue_url -> {"summary", "body"}
     POST /github/webhook        GitHub's webhook: a title suggestion for every newly opened issue (webapp/webhook.py)
     GET  /suggestions           the webhook's recent decisions (page); GET /api/suggestions: the same as JSON
+    GET  /metrics               Prometheus metrics (webapp/metrics.py; gunicorn: -c python:webapp.gunicorn_conf)
 Errors are JSON {"error": message, "code": ...} with their status: 400 bad input or URL, 404 no such issue,
 413 request too large, 429 GitHub rate limit (with reset_at and Retry-After), 502 GitHub or model server
 failure, 503 model server down or timing out. Never a stack trace. Configuration: webapp/config.py.
@@ -25,7 +26,7 @@ import logging
 import threading
 import time
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from webapp.config import Settings
@@ -50,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     field name (e.g. {"model_server": "http://127.0.0.1:8501", "github_token": ""})."""
     from webapp import webhook
     from webapp.issues import IssueSource
+    from webapp.metrics import WebMetrics
     from webapp.model import TitleService
     from webapp.suggestions import Suggester
     from webapp.webhook_state import WebhookState
@@ -58,13 +60,14 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["JSON_SORT_KEYS"] = False
-    app.extensions["ghsumm"] = {"settings": settings, "titles": TitleService(settings),
-                                "issues": IssueSource(settings.issues)}
+    metrics = WebMetrics()
+    app.extensions["ghsumm"] = {"settings": settings, "titles": TitleService(settings, metrics),
+                                "issues": IssueSource(settings.issues), "metrics": metrics}
     titles, issues = app.extensions["ghsumm"]["titles"], app.extensions["ghsumm"]["issues"]
     if settings.warm:
         threading.Thread(target=titles.warm, name="ghsumm-warm", daemon=True).start()
     webhook_state = WebhookState(settings.webhook_dir)
-    suggester = Suggester(settings, titles, webhook_state)
+    suggester = Suggester(settings, titles, webhook_state, metrics)
     app.extensions["ghsumm"].update(webhook_state=webhook_state, suggester=suggester)
     app.register_blueprint(webhook.bp)
     if settings.webhook_secret:
@@ -146,10 +149,17 @@ def create_app(config: dict | None = None) -> Flask:
     def livez():
         return jsonify({"status": "ok"})
 
+    @app.get("/metrics")
+    def prometheus_metrics():
+        body, content_type = metrics.exposition(request.headers.get("Accept"))
+        return Response(body, content_type=content_type)
+
     @app.errorhandler(WebError)
     def web_error(e: WebError):
         if e.status >= 500:
             log.warning("%s %s -> %d %s", request.method, request.path, e.status, e.code)
+        if e.code == "github_rate_limit":
+            metrics.rate_limit_wait("page", e.extra.get("retry_after_s") or 0)
         response = jsonify(e.payload())
         response.status_code = e.status
         response.headers.update(e.headers)
@@ -169,6 +179,11 @@ def create_app(config: dict | None = None) -> Flask:
         response = jsonify({"error": "Something went wrong in the web app; the error is in its log.",
                             "code": "internal"})
         response.status_code = 500
+        return response
+
+    @app.after_request
+    def count(response):
+        metrics.request(request.url_rule.rule if request.url_rule else None, request.method, response.status_code)
         return response
 
     @app.after_request

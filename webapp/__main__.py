@@ -1,5 +1,6 @@
 """Development server: `python -m webapp [--host 127.0.0.1] [--port 8080]` (settings from the environment, see
-webapp/config.py). For production use gunicorn: gunicorn -w 2 -b 0.0.0.0:8080 'webapp:create_app()'."""
+webapp/config.py). For production use gunicorn:
+gunicorn -c python:webapp.gunicorn_conf -w 2 -b 0.0.0.0:8080 'webapp:create_app()'."""
 from __future__ import annotations
 
 import argparse

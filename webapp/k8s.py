@@ -6,10 +6,12 @@
     serving.k8s.apply(manifests, namespace="kubeflow")
     kubectl port-forward svc/ghsumm-webapp 8080:80  # then http://localhost:8080
 
-The container runs gunicorn on 8080 (the image is this repository's app environment). The model server
-address is a Service DNS name (serving/k8s.py names it model_name[-run]; REST 8501, gRPC 8500). GITHUB_TOKEN
-comes from a Secret (github_token_secret, key "token"), never from a literal in the manifest. gs:// vocabularies
-need credentials: gcp_secret mounts a service-account key, as serving/k8s.py does.
+The container runs gunicorn on 8080 (the image is this repository's app environment), with
+webapp/gunicorn_conf.py so that GET /metrics counts every worker; the pod's prometheus.io annotations point
+Prometheus at it (port 8080, /metrics). The model server address is a Service DNS name (serving/k8s.py names
+it model_name[-run]; REST 8501, gRPC 8500). GITHUB_TOKEN comes from a Secret (github_token_secret, key "token"),
+never from a literal in the manifest. gs:// vocabularies need credentials: gcp_secret mounts a service-account
+key, as serving/k8s.py does.
 
 The GitHub webhook (POST /github/webhook) takes its secret from the Secret webhook_secret (default
 "ghsumm-webhook"): key "secret" -> GHSUMM_WEBHOOK_SECRET, optional key "mode" (dry-run | comment) ->
@@ -24,8 +26,10 @@ container restarts only). Keep replicas at 1 for the webhook unless the claim is
 from __future__ import annotations
 
 from serving.k8s import apply, deployment_and_service, k8s_name, to_yaml  # noqa: F401  (apply, to_yaml re-exported: one way to apply manifests)
+from serving.k8s import scrape_annotations
 
 PORT, SERVICE_PORT = 8080, 80
+METRICS_PATH = "/metrics"
 DEFAULT_IMAGE = "ghsumm-app:latest"
 WEBHOOK_DIR = "/var/lib/ghsumm/webhook"
 DEFAULT_WEBHOOK_SECRET = "ghsumm-webhook"
@@ -71,8 +75,8 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
         "name": "webapp",
         "image": image,
         "command": ["gunicorn"],
-        "args": ["-w", str(workers), "-b", "0.0.0.0:%d" % PORT, "--timeout", "60", "--access-logfile", "-",
-                 "webapp:create_app()"],
+        "args": ["-c", "python:webapp.gunicorn_conf", "-w", str(workers), "-b", "0.0.0.0:%d" % PORT,
+                 "--timeout", "60", "--access-logfile", "-", "webapp:create_app()"],
         "ports": [{"name": "http", "containerPort": PORT}],
         # /livez, not /healthz: with the model server down the page must still answer and say so.
         "readinessProbe": {"httpGet": {"path": "/livez", "port": PORT}, "initialDelaySeconds": 3, "periodSeconds": 5},
@@ -83,7 +87,8 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
         "volumeMounts": mounts,
     }
     manifests = deployment_and_service(name, labels, container, volumes, replicas,
-                                       [{"name": "http", "port": SERVICE_PORT, "targetPort": PORT}])
+                                       [{"name": "http", "port": SERVICE_PORT, "targetPort": PORT}],
+                                       scrape_annotations(PORT, METRICS_PATH))
     if webhook_secret and webhook_state_claim:
         # A ReadWriteOnce claim is attached to one pod at a time: the old pod goes before the new one starts.
         manifests[0]["spec"]["strategy"] = {"type": "Recreate"}

@@ -18,6 +18,7 @@ from data.clean import MAX_BODY_WORDS, clean_body
 from serving.client import BadResponse, Codec, ModelNotFound, ServerDown, TitleClient, find_vocab
 from webapp.config import Settings, without_credentials
 from webapp.errors import WebError
+from webapp.metrics import WebMetrics
 
 # Longer bodies are cut to this many characters before cleaning: the model reads at most MAX_BODY_WORDS words
 # and max_input_ids subwords, a few thousand characters, so this bounds the work without changing what it reads
@@ -84,9 +85,15 @@ class LazyCodec:
         return self.load().decode(ids)
 
 
+def call_outcome(e: Exception) -> str:
+    """The metrics' name of a failed model server call."""
+    return {ServerDown: "server_down", ModelNotFound: "model_not_found"}.get(type(e), "bad_response")
+
+
 class TitleService:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, metrics: WebMetrics | None = None):
         self.settings = settings
+        self.metrics = metrics or WebMetrics()
         self.codec = LazyCodec(settings)
         self.server = without_credentials(settings.model_server)
         self._local = threading.local()  # one client per thread: a requests.Session is not shared between threads
@@ -145,12 +152,16 @@ class TitleService:
     def generate(self, body: str) -> dict:
         start = time.perf_counter()
         report = self.input_report(body)
+        client = self._client()  # the vocabulary is loaded by now (input_report): the call is the model server's
+        call_start = time.perf_counter()
         try:
-            title = self._client().generate(body[:MAX_BODY_CHARS])
+            title = client.generate(body[:MAX_BODY_CHARS])
         except WebError:
             raise
         except (ServerDown, ModelNotFound, BadResponse) as e:
+            self.metrics.model_call("title", call_outcome(e), call_start)
             raise self._error(e) from None
+        self.metrics.model_call("title", "ok", call_start)
         return {"title": title.title, "score": title.score, "model_version": title.model_version,
                 "elapsed_ms": round((time.perf_counter() - start) * 1000, 1), "input": report,
                 "truncated": report["truncated"], "notice": report.get("notice", "")}
@@ -159,11 +170,14 @@ class TitleService:
         s = self.settings
         out = {"model_server": self.server, "protocol": s.protocol, "model_name": s.model_name, "reachable": False,
                "versions": [], "version": None, "vocab_loaded": self.codec.loaded}
+        client, call_start = self._client(health=True), time.perf_counter()
         try:
-            status = self._client(health=True).status()
+            status = client.status()
         except (ServerDown, ModelNotFound, BadResponse) as e:
+            self.metrics.model_call("status", call_outcome(e), call_start)
             out["error"] = self._error(e).message
             return out
+        self.metrics.model_call("status", "ok", call_start)
         out["reachable"] = True
         out["versions"] = [{"version": int(v["version"]) if str(v.get("version", "")).isdigit() else v.get("version"),
                             "state": v.get("state")} for v in status]

@@ -117,8 +117,9 @@ def retry_delay(settings: Settings, attempts: int) -> float:
 
 # ------------------------------------------------------------------ the worker
 class Suggester:
-    def __init__(self, settings: Settings, titles, state: WebhookState):
+    def __init__(self, settings: Settings, titles, state: WebhookState, metrics=None):
         self.settings, self.titles, self.state = settings, titles, state
+        self.metrics = metrics  # webapp.metrics.WebMetrics: the waits for GitHub's rate limit are counted
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -272,6 +273,8 @@ class Suggester:
                 reset_at = e.extra.get("reset_at")
                 if e.status == 429 and isinstance(reset_at, (int, float)):
                     delay = max(delay, reset_at - time.time() + 1)
+                if e.status == 429 and self.metrics is not None:
+                    self.metrics.rate_limit_wait("webhook", delay)
                 log.warning("comment on %s#%d failed (attempt %d of %d, next in %.1f s): %s", job.repo,
                             job.number, attempts, s.comment_attempts, delay, e.message)
                 self.state.update(job, "comment", attempts, delay, job.decision)
