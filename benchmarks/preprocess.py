@@ -16,6 +16,7 @@ import tempfile
 import tensorflow as tf
 
 from benchmarks.measure import run_measured
+from data import contract
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T2T_PYTHON = os.environ.get("GHSUMM_T2T_PYTHON", os.path.join(REPO, ".venv", "t2t", "bin", "python"))
@@ -63,8 +64,8 @@ def main() -> int:
     t2t_s, t2t_mem = run_measured(t2t_cmd, os.path.join(work, "t2t_datagen.log"), env)
     print(f"  t2t-datagen  {t2t_s:6.1f} s, peak memory {t2t_mem / 2**20:6.0f} MiB (reference)", flush=True)
 
-    b = summarize(beam_out, "github_issue_summarization")
-    t = summarize(t2t_out, "github_issue_summarization_datagen")
+    b = summarize(beam_out, contract.PROBLEM_NAME)
+    t = summarize(t2t_out, contract.PROBLEM_NAME + "_datagen")
     print(f"  examples     Beam {b['total']} (train {b['train']}, eval {b['eval']}), "
           f"t2t-datagen {t['total']} (train {t['train']}, eval {t['eval']})")
     print(f"  eval share   Beam {b['eval_percent']:.2f}%, t2t-datagen {t['eval_percent']:.2f}% "

@@ -20,6 +20,7 @@ def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input
     import shlex
 
     from components import _runtime as rt
+    from data import contract
 
     data, checkpoint_dir = data.uri, checkpoint.uri  # imported artifacts: their URIs are the paths given
     checkpoint_dir = "" if checkpoint_dir in ("", "none") else checkpoint_dir
@@ -31,8 +32,8 @@ def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input
         raise ValueError("data is empty: give input files/globs or a preprocessed data dir")
 
     def preprocessed(path):
-        return (not rt.is_remote(path) and os.path.isdir(path) and glob.glob(os.path.join(path, "vocab.*"))
-                and glob.glob(os.path.join(path, "github_issue_summarization-train*")))
+        return (not rt.is_remote(path) and os.path.isdir(path) and glob.glob(os.path.join(path, contract.VOCAB_GLOB))
+                and glob.glob(os.path.join(path, contract.split_prefix("train") + "*")))
 
     if len(inputs) == 1 and preprocessed(inputs[0]):
         data_dir = inputs[0]
@@ -43,12 +44,12 @@ def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input
         for p in inputs:
             args += ["--input", p]
         if checkpoint_dir:
-            vocabs = sorted(glob.glob(os.path.join(checkpoint_dir, "vocab.*.subwords")))
+            vocabs = sorted(glob.glob(os.path.join(checkpoint_dir, contract.VOCAB_GLOB)))
             if not rt.is_remote(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
                 raise FileNotFoundError("checkpoint_dir %s does not exist" % checkpoint_dir)
             if vocabs:
                 args += ["--vocab_file", vocabs[0]]
-            card = rt.read_json(os.path.join(checkpoint_dir, "ghsumm_model.json")) or {}
+            card = rt.read_json(os.path.join(checkpoint_dir, contract.MODEL_CARD_FILE)) or {}
             args += ["--title_target", card.get("title_target", "title")]
         rt.run_cli("preprocess", run_dir, args + shlex.split(beam_args))
     rt.record_step(run_dir, "preprocess", data_dir=data_dir, stats_path=os.path.join(data_dir, "stats.json"))

@@ -20,6 +20,7 @@ def serve(run_dir: str, working_dir: str, export_dir: str, data_dir: str, model_
     import sys
 
     from components import _deploy, _runtime as rt
+    from data import contract
     from pipeline import records
 
     base_path = os.path.join(working_dir, "serving", model_name)
@@ -71,8 +72,8 @@ def serve(run_dir: str, working_dir: str, export_dir: str, data_dir: str, model_
                            info["pid"], 300, "model server", info["log"])
         print("[serve] version %d is AVAILABLE" % version, flush=True)
     # one real request: an eval issue's body through the client the web app uses
-    vocab = (glob.glob(os.path.join(pub["source"], "assets.extra", "vocab.*.subwords"))
-             or glob.glob(os.path.join(data_dir, "vocab.*.subwords")))[0]
+    vocab = (glob.glob(contract.model_vocab_path(pub["source"], contract.VOCAB_GLOB))
+             or glob.glob(os.path.join(data_dir, contract.VOCAB_GLOB)))[0]
     info["vocab_path"] = vocab
     sample = {}
     eval_issues = os.path.join(data_dir, "eval_issues.jsonl")

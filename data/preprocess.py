@@ -44,21 +44,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from data import clean, pseudo_titles, readers, vocab
+from data import clean, contract, pseudo_titles, readers, report, vocab
+from data.report import METRICS_NAMESPACE
 from data.records import Issue, Reject, content_key, split_of
 
 log = logging.getLogger("ghsumm.preprocess")
 
-PROBLEM = "github_issue_summarization"
-APPROX_VOCAB_SIZE = 2 ** 13
-EOS_ID = 1  # tensor2tensor's text_encoder.EOS_ID; T2T's text2text generators append it to inputs and targets
-METRICS_NAMESPACE = "ghsumm"
 PROGRESS_EVERY = 5000
 
 
-def vocab_filename(approx_vocab_size: int = APPROX_VOCAB_SIZE) -> str:
-    """The name Text2TextProblem.vocab_filename gives a subword vocabulary."""
-    return f"vocab.{PROBLEM}.{approx_vocab_size}.subwords"
+vocab_filename = contract.vocab_filename
 
 
 def _count(name: str, n: int = 1) -> None:
@@ -204,7 +199,7 @@ class EncodeExamples(beam.DoFn):
         _count("vocab.tokens", len(tokens))
         _count("vocab.char_fallback_tokens", fallback)
         _count("vocab.out_of_alphabet_tokens", outside)
-        return ids + [EOS_ID]
+        return ids + [contract.EOS_ID]  # as T2T's text2text generators do
 
     def process(self, example: Example, vocab_path: str):
         import tensorflow as tf
@@ -213,8 +208,8 @@ class EncodeExamples(beam.DoFn):
         inputs = self._encode(encoder, example.body_tokens)
         targets = self._encode(encoder, example.title_tokens)
         example = tf.train.Example(features=tf.train.Features(feature={
-            "inputs": tf.train.Feature(int64_list=tf.train.Int64List(value=inputs)),
-            "targets": tf.train.Feature(int64_list=tf.train.Int64List(value=targets)),
+            contract.INPUTS_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(value=inputs)),
+            contract.TARGETS_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(value=targets)),
         }))
         self._n += 1
         if self._n % PROGRESS_EVERY == 0:
@@ -267,7 +262,7 @@ def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str])
         "train", "eval", "train_lengths", "eval_lengths")
     for split, t2t_split, shards in (("train", "train", args.train_shards), ("eval", "dev", args.eval_shards)):
         encoded[split] | f"Write{split.title()}Records" >> beam.io.WriteToTFRecord(
-            os.path.join(out, f"{PROBLEM}-{t2t_split}"), num_shards=shards, shard_name_template="-SSSSS-of-NNNNN")
+            os.path.join(out, contract.split_prefix(t2t_split)), num_shards=shards, shard_name_template="-SSSSS-of-NNNNN")
 
     (examples
      | "EvalOnly" >> beam.Filter(lambda e: e.split == "eval")
@@ -306,7 +301,7 @@ def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, li
     parser.add_argument("--since", help="keep only issues created on or after this date (YYYY-MM-DD)")
     parser.add_argument("--vocab_file", help="encode with this existing vocabulary instead of building one "
                                              "(required to continue training a model)")
-    parser.add_argument("--approx_vocab_size", type=int, default=APPROX_VOCAB_SIZE)
+    parser.add_argument("--approx_vocab_size", type=int, default=contract.APPROX_VOCAB_SIZE)
     parser.add_argument("--vocab_workers", type=int, default=0,
                         help="processes building vocabulary candidates side by side (0: one per core)")
     parser.add_argument("--eval_percent", type=float, default=10.0)
@@ -343,7 +338,7 @@ def _prepare_output(args: argparse.Namespace) -> None:
             vocab = f.read()
     if not FileSystems.exists(args.output_dir):
         FileSystems.mkdirs(args.output_dir)
-    stale = [m.path for pattern in (f"{PROBLEM}-*", "vocab.*", "dead_letter*", "eval_issues*", "stats*")
+    stale = [m.path for pattern in (f"{contract.PROBLEM_NAME}-*", "vocab.*", "dead_letter*", "eval_issues*", "stats*")
              for r in FileSystems.match([os.path.join(args.output_dir, pattern)]) for m in r.metadata_list]
     if stale:
         FileSystems.delete(stale)
@@ -380,7 +375,6 @@ def run(argv: Optional[list[str]] = None) -> dict:
         _remove_beam_temp_dirs(args.output_dir)  # a failed write leaves them; the next run would not clean them
         raise
     result = p.result
-    from data import report
     stats = report.collect(result, args, formats, time.time() - start)
     report.write(stats, args.output_dir)
     return stats
@@ -394,7 +388,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (readers.FormatError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from data import report
     print(report.summary(stats))
     return 0
 

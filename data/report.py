@@ -12,6 +12,10 @@ import os
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
+from data.contract import PROBLEM_NAME, vocab_filename
+
+METRICS_NAMESPACE = "ghsumm"  # the Beam metrics namespace the preprocessing job counts in
+
 
 def _read_text(path: str) -> str:
     with FileSystems.open(path) as f:
@@ -24,7 +28,6 @@ def _write_text(path: str, text: str) -> None:
 
 
 def collect(result, args, formats: dict, seconds: float) -> dict:
-    from data.preprocess import METRICS_NAMESPACE, PROBLEM, vocab_filename
     counters: dict[str, int] = {}
     for c in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
         counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + int(c.committed or 0)
@@ -57,7 +60,7 @@ def collect(result, args, formats: dict, seconds: float) -> dict:
     if FileSystems.exists(vocab_path):
         vocab_size = len(_read_text(vocab_path).splitlines())
     return {
-        "problem": PROBLEM,
+        "problem": PROBLEM_NAME,
         "output_dir": args.output_dir,
         "inputs": formats,
         "seconds": round(seconds, 1),

@@ -27,6 +27,8 @@ import os
 
 from kfp import dsl
 
+from data import contract
+
 from components.copy_checkpoint import copy_checkpoint
 from components.evaluate import evaluate
 from components.export import export
@@ -51,7 +53,7 @@ def warm_start() -> tuple[int, str]:
     try:
         with open(os.path.join(path, "checkpoint")) as f:
             step = int(re.search(r'model_checkpoint_path: "model\.ckpt-(\d+)"', f.read()).group(1))
-        with open(os.path.join(path, "ghsumm_model.json")) as f:
+        with open(os.path.join(path, contract.MODEL_CARD_FILE)) as f:
             return step, json.load(f)["hparams_set"]
     except (OSError, AttributeError, KeyError, ValueError):
         return 0, "transformer_ghsumm_tiny"

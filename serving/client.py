@@ -21,10 +21,9 @@ import time
 
 import requests
 
+from data import contract
 from data.titles import finish_title, truecase
 
-EOS_ID = 1
-PAD_ID = 0
 DEFAULT_MAX_INPUT_IDS = 512
 
 
@@ -61,13 +60,12 @@ class Codec:
 
     def encode(self, body: str) -> list[int]:
         from data.clean import clean_body
-        ids = self.encoder.encode(clean_body(body or ""))
-        return ids[: self.max_input_ids - 1] + [EOS_ID]
+        return contract.serving_input_ids(self.encoder, clean_body(body or ""), self.max_input_ids)
 
     def example(self, body: str) -> bytes:
         from tensorflow.core.example import example_pb2
         ex = example_pb2.Example()
-        ex.features.feature["inputs"].int64_list.value.extend(self.encode(body))
+        ex.features.feature[contract.INPUTS_FEATURE].int64_list.value.extend(self.encode(body))
         return ex.SerializeToString()
 
     def decode(self, ids) -> str:
@@ -78,14 +76,7 @@ def ids_to_title(encoder, ids) -> str:
     """The model's output ids -> the title: up to the first EOS, padding dropped, then tidy_title and
     data.titles.finish_title (no dangling end). The one decoding used by the web app, the pipeline's sample
     request and the evaluation alike. (The web app's client also truecases it from the issue's text.)"""
-    out = []
-    for i in ids:
-        i = int(i)
-        if i == EOS_ID:
-            break
-        if i != PAD_ID:
-            out.append(i)
-    return finish_title(tidy_title(encoder.decode(out)))
+    return finish_title(tidy_title(encoder.decode(contract.output_ids(ids))))
 
 
 _LOOP = re.compile(r"(\S{2,}?)\1{2,}")  # a piece of 2+ characters three or more times back to back
@@ -103,7 +94,7 @@ def tidy_title(text: str) -> str:
     return " ".join(words)
 
 
-_VOCAB = re.compile(r"^vocab\..*\.subwords$")
+_VOCAB = contract.VOCAB_FILE_PATTERN
 
 
 def find_vocab(model_base_path: str) -> str | None:
@@ -119,7 +110,7 @@ def find_vocab(model_base_path: str) -> str | None:
     except (OSError, ValueError):
         return None
     for v in versions:
-        extra = join(model_base_path, str(v), "assets.extra")
+        extra = join(model_base_path, str(v), contract.ASSETS_EXTRA)
         try:
             names = listdir(extra) if isdir(extra) else []
         except OSError:

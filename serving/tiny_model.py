@@ -13,31 +13,23 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from data import contract, project
+from data.project import REPO, t2t_python  # noqa: F401  (benchmarks use tiny_model.t2t_python)
+
 SAMPLE_CSV = os.path.join(REPO, "data", "sample", "github_issues.csv")
-PROBLEM = "github_issue_summarization"
-VOCAB_NAME = "vocab.%s.8192.subwords" % PROBLEM
+VOCAB_NAME = contract.VOCAB_FILENAME  # the fixture's data dir holds the default-size vocabulary
+PROBLEM = contract.PROBLEM_NAME
 SEED = 1  # the same initialization every build: a test that fails on its junk titles fails again when rerun
 
 
-def t2t_python() -> str:
-    return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
-
-
 def _run_t2t(args: list[str], log_path: str) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH", "")] if p))
+    env = project.child_env()
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
-    with open(log_path, "w") as log:
-        rc = subprocess.run([t2t_python(), "-m", "trainer"] + [str(a) for a in args], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, timeout=900).returncode
-    if rc:
-        with open(log_path) as f:
-            tail = f.read()[-4000:]
-        raise RuntimeError("trainer %s failed (exit %d); log %s ends:\n%s" % (args[0], rc, log_path, tail))
+    project.run_logged([t2t_python(), "-m", "trainer"] + list(args), log_path, "trainer %s" % args[0], tag="tiny_model",
+                       timeout=900, env=env)
 
 
 def train_and_export(data_dir: str, work_dir: str, train_steps: int = 5) -> str:

@@ -6,9 +6,10 @@ import shutil
 
 import pytest
 
+from data import contract
 from trainer import evaluate, report_html
 
-VOCAB = evaluate.VOCAB_FILENAME
+VOCAB = contract.VOCAB_FILENAME
 SCRIPT = "<script>alert('x')</script>"
 
 

@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from data import clean, preprocess, readers
+from data import clean, contract, preprocess, readers
 from data.records import Issue, Reject, Skip, content_key, split_of
 
 PROBLEM = "github_issue_summarization"
@@ -234,7 +234,7 @@ def test_records_are_examples_of_int64_inputs_and_targets_ending_in_eos(first_ru
         for name in ("inputs", "targets"):
             assert f[name].WhichOneof("kind") == "int64_list"
             ids = list(f[name].int64_list.value)
-            assert len(ids) >= 2 and ids[-1] == preprocess.EOS_ID == 1
+            assert len(ids) >= 2 and ids[-1] == contract.EOS_ID == 1
             assert all(1 < i < vocab_size for i in ids[:-1])  # no padding or EOS inside
 
 

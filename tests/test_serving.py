@@ -16,7 +16,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from serving import k8s, load_test, tiny_model
-from serving.client import EOS_ID, Codec, ModelNotFound, ServerDown, TitleClient
+from data.contract import EOS_ID
+from serving.client import Codec, ModelNotFound, ServerDown, TitleClient
 from serving.launch import ServerProcess
 
 BODY = ("when i run the training script with a batch size of 64 the process crashes with an out of memory "

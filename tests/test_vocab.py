@@ -10,7 +10,7 @@ import pytest
 from tensor2tensor.data_generators import text_encoder, tokenizer
 
 from data import clean, vocab
-from data.preprocess import EOS_ID
+from data.contract import EOS_ID
 from data.readers import read_issues
 from data.records import Issue
 

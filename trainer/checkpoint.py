@@ -22,6 +22,7 @@ import logging
 import os
 
 from trainer.problem import VOCAB_FILENAME  # applies trainer/compat.py's shims first
+from data.contract import MODEL_CARD_FILE  # noqa: E402
 
 import tensorflow.compat.v1 as tf  # noqa: E402  (after the shims)
 
@@ -30,7 +31,7 @@ from trainer.hparams import DEFAULT_MODEL, MODEL_HPARAM  # noqa: E402
 
 log = logging.getLogger("ghsumm.checkpoint")
 
-RUN_FILE = "ghsumm_model.json"
+RUN_FILE = MODEL_CARD_FILE
 SLIM_FILE = "slim_checkpoint.json"  # in a slim checkpoint's dir: the optimizer slots it left out
 # T2T (TF 2) trains with LazyAdam; its per-variable moments are training/LazyAdam/<variable>/m and .../v.
 SLOT_PREFIX, SLOT_SUFFIXES = "training/LazyAdam/", ("/m", "/v")

@@ -56,15 +56,14 @@ import sys
 import time
 from typing import Callable, Iterable, Optional
 
-PROBLEM = "github_issue_summarization"
-VOCAB_FILENAME = "vocab.%s.8192.subwords" % PROBLEM
-EVAL_ISSUES = "eval_issues.jsonl"
-EOS_ID = 1  # tensor2tensor text_encoder.EOS_ID; PAD is 0
+from data import contract
+
+EVAL_ISSUES = contract.EVAL_ISSUES_FILE
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 N_SAMPLES = 20
 BODY_EXCERPT_CHARS = 300
-MODEL_CARD = os.path.join("assets.extra", "ghsumm_model.json")  # written by `python -m trainer export`
-MODEL_VOCAB = os.path.join("assets.extra", VOCAB_FILENAME)  # the model's vocabulary, same export
+MODEL_CARD = contract.model_card_path("")  # assets.extra/<card>, written by `python -m trainer export`
+MODEL_VOCAB = contract.model_vocab_path("")  # the model's vocabulary, same export
 
 
 class InputError(Exception):
@@ -207,7 +206,7 @@ def vocabulary_path(version_dir: str, data_dir: str, vocab_file: Optional[str] =
     if vocab_file:
         return vocab_file
     exported = os.path.join(version_dir, MODEL_VOCAB)
-    return exported if os.path.isfile(exported) else os.path.join(data_dir, VOCAB_FILENAME)
+    return exported if os.path.isfile(exported) else os.path.join(data_dir, contract.VOCAB_FILENAME)
 
 
 def load_vocabulary(path: str):
@@ -245,7 +244,7 @@ def decode_settings(version_dir: str, signature) -> dict:
 
 def encode_body(encoder, body: str, max_input_length: int) -> list[int]:
     """Body subword ids as the model takes them: cut to max_input_length ids including the final EOS."""
-    return encoder.encode(body)[:max_input_length - 1] + [EOS_ID]
+    return contract.serving_input_ids(encoder, body, max_input_length)
 
 
 def decode_title(encoder, ids: Iterable[int]) -> str:
@@ -258,7 +257,7 @@ def decode_title(encoder, ids: Iterable[int]) -> str:
 def serialize_inputs(ids: list[int]) -> bytes:
     import tensorflow as tf
     return tf.train.Example(features=tf.train.Features(feature={
-        "inputs": tf.train.Feature(int64_list=tf.train.Int64List(value=ids))})).SerializeToString()
+        contract.INPUTS_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(value=ids))})).SerializeToString()
 
 
 class Progress:

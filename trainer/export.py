@@ -25,6 +25,7 @@ import time
 from trainer import checkpoint  # applies trainer/compat.py's shims first
 import trainer.hparams  # noqa: F401,E402  (registers the project's sets)
 from trainer.problem import PROBLEM_NAME, VOCAB_FILENAME
+from data import contract
 
 import tensorflow.compat.v1 as tf  # noqa: E402
 
@@ -79,14 +80,14 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     exported = estimator.export_saved_model(
         tmp_base, lambda: problem.serving_input_fn(hp, decode_hp, False), checkpoint_path=ckpt)
     exported = exported.decode() if isinstance(exported, bytes) else exported
-    extra = os.path.join(exported, "assets.extra")
+    extra = os.path.join(exported, contract.ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
     tf.io.gfile.copy(os.path.join(model_dir, VOCAB_FILENAME), os.path.join(extra, VOCAB_FILENAME), overwrite=True)
     # max_input_ids: how many body subwords the graph reads (T2T cuts inputs to max_input_seq_length inside the
     # serving graph too); clients use it to say truthfully how much of a body the model read.
     card = dict(run, version=version, checkpoint=ckpt, beam_size=beam_size, alpha=alpha,
                 extra_length=EXTRA_LENGTH, max_input_ids=hp.max_input_seq_length or None, exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    with tf.io.gfile.GFile(os.path.join(extra, "ghsumm_model.json"), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(extra, contract.MODEL_CARD_FILE), "w") as f:
         f.write(json.dumps(card, indent=2) + "\n")
     _publish(exported, final_dir)
     tf.io.gfile.rmtree(tmp_base)

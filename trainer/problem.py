@@ -20,9 +20,7 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 from tensor2tensor.data_generators import problem, text_problems  # noqa: E402
 from tensor2tensor.utils import registry  # noqa: E402
 
-PROBLEM_NAME = "github_issue_summarization"
-APPROX_VOCAB_SIZE = 2 ** 13
-VOCAB_FILENAME = "vocab.%s.%d.subwords" % (PROBLEM_NAME, APPROX_VOCAB_SIZE)
+from data.contract import APPROX_VOCAB_SIZE, PROBLEM_NAME, VOCAB_FILENAME  # noqa: E402,F401  (the contract)
 
 
 @registry.register_problem

@@ -19,29 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from data.project import REPO, run_logged, t2t_python  # noqa: F401  (run_logged: trainer.warm_start uses it)
+
 DEFAULT_CHECKPOINT = os.path.join(REPO, "data", "warm_start")
 DEFAULT_SAMPLE = os.path.join(REPO, "data", "sample", "github_issues.csv")
 DEFAULT_NLBSE = os.path.join(os.path.dirname(REPO), "shared", "data", "nlbse24", "issues_train.csv")
-
-
-def t2t_python() -> str:
-    return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
-
-
-def run_logged(cmd: list[str], log_path: str, what: str, tag: str = "quality") -> None:
-    """Runs a project command, its output into log_path; a failure ends with the log's tail."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH")] if p),
-               TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    print("[%s] %s (log %s)" % (tag, what, log_path), flush=True)
-    with open(log_path, "w") as log:
-        rc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-    if rc:
-        with open(log_path) as f:
-            raise RuntimeError("%s failed (exit %d); %s ends:\n%s" % (what, rc, log_path, f.read()[-3000:]))
 
 
 def vocabulary(checkpoint_dir: str) -> str:

@@ -31,7 +31,7 @@ import shutil
 import sys
 
 from trainer import quality
-from trainer.quality import REPO, t2t_python
+from data.project import REPO, t2t_python
 
 _run = functools.partial(quality.run_logged, tag="warm_start")
 

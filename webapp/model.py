@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from data import contract
 from data.clean import MAX_BODY_WORDS, clean_body
 from serving.client import BadResponse, Codec, ModelNotFound, ServerDown, TitleClient, find_vocab
 from webapp.config import Settings, without_credentials
@@ -30,7 +31,7 @@ def model_input_limit(vocab_path: str) -> int:
     """How many ids (EOS included) the model reads: the model card beside the vocabulary in assets.extra says
     how many body subwords the serving graph keeps (max_input_ids); without one, no limit."""
     try:
-        with open(os.path.join(os.path.dirname(vocab_path), "ghsumm_model.json"), encoding="utf-8") as f:
+        with open(os.path.join(os.path.dirname(vocab_path), contract.MODEL_CARD_FILE), encoding="utf-8") as f:
             keeps = json.load(f).get("max_input_ids")
     except (OSError, ValueError, AttributeError):
         return sys.maxsize

@@ -1,0 +1,67 @@
+"""The contract between preprocessing (data/), training and export (trainer/) and serving (serving/, webapp/):
+the names and ids all of them must agree on, defined once. Standard library only, so every environment and
+every layer can import it without TensorFlow.
+
+  data dir     vocab.<PROBLEM_NAME>.<approx size>.subwords   the SubwordTextEncoder vocabulary
+               <PROBLEM_NAME>-train-000NN-of-000MM, -dev-...  tf.train.Example: int64 "inputs" / "targets", EOS-ended
+  model dir    the same vocabulary file + MODEL_CARD_FILE     (what the model was trained with)
+  SavedModel   <version>/assets.extra/<vocabulary>, <version>/assets.extra/MODEL_CARD_FILE
+  serving      one serialized tf.train.Example per issue with the int64 feature INPUTS_FEATURE: serving_input_ids()
+"""
+from __future__ import annotations
+
+import os
+import re
+
+PROBLEM_NAME = "github_issue_summarization"  # the T2T problem (trainer/problem.py registers it)
+APPROX_VOCAB_SIZE = 2 ** 13  # preprocess --approx_vocab_size's default; the file name carries the value used
+PAD_ID = 0  # tensor2tensor's text_encoder.PAD_ID
+EOS_ID = 1  # tensor2tensor's text_encoder.EOS_ID: ends every inputs / targets sequence
+INPUTS_FEATURE = "inputs"
+TARGETS_FEATURE = "targets"
+EVAL_ISSUES_FILE = "eval_issues.jsonl"  # in a data dir: the eval split's issues, as text (evaluate reads them)
+MODEL_CARD_FILE = "ghsumm_model.json"  # hparams set, title_target, beam size, max_input_ids... (trainer train/export)
+ASSETS_EXTRA = "assets.extra"  # inside a SavedModel version: the vocabulary and the model card
+VOCAB_FILE_PATTERN = re.compile(r"^vocab\..*\.subwords$")
+VOCAB_GLOB = "vocab.*.subwords"
+
+
+def vocab_filename(approx_vocab_size: int = APPROX_VOCAB_SIZE) -> str:
+    """The name Text2TextProblem.vocab_filename gives the subword vocabulary."""
+    return "vocab.%s.%d.subwords" % (PROBLEM_NAME, approx_vocab_size)
+
+
+VOCAB_FILENAME = vocab_filename()  # with the default size (what T2T's problem and the shipped models use)
+
+
+def split_prefix(split: str) -> str:
+    """<PROBLEM_NAME>-<split>: the TFRecord shards' name prefix in a data dir (split: train / dev)."""
+    return "%s-%s" % (PROBLEM_NAME, split)
+
+
+def model_card_path(version_dir: str) -> str:
+    """A SavedModel version's model card."""
+    return os.path.join(version_dir, ASSETS_EXTRA, MODEL_CARD_FILE)
+
+
+def model_vocab_path(version_dir: str, name: str = VOCAB_FILENAME) -> str:
+    """A SavedModel version's vocabulary."""
+    return os.path.join(version_dir, ASSETS_EXTRA, name)
+
+
+def serving_input_ids(encoder, text: str, max_input_ids: int) -> list[int]:
+    """A body as the serving Example's INPUTS_FEATURE: its subword ids (encoder.encode) cut to max_input_ids ids
+    including the final EOS."""
+    return encoder.encode(text)[:max_input_ids - 1] + [EOS_ID]
+
+
+def output_ids(ids) -> list[int]:
+    """The model's output ids up to the first EOS, padding dropped."""
+    out = []
+    for i in ids:
+        i = int(i)
+        if i == EOS_ID:
+            break
+        if i != PAD_ID:
+            out.append(i)
+    return out

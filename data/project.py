@@ -1,0 +1,90 @@
+"""The project on this machine: where it is, the two environments' interpreters, the environment a child process
+needs to import the project, and running a project command with its output logged (a failure raises with the
+log's tail). Every module that starts a project command calls this one.
+
+- locally the app steps run `sys.executable -m ...` (or $GHSUMM_APP_PYTHON); t2t steps run $GHSUMM_T2T_PYTHON,
+  default <repo>/.venv/t2t/bin/python;
+- on a cluster the t2t image sets GHSUMM_T2T_PYTHON to its TF 2.15 interpreter (dockerfiles/t2t.Dockerfile).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def t2t_python() -> str:
+    return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
+
+
+def app_python() -> str:
+    return os.environ.get("GHSUMM_APP_PYTHON") or sys.executable
+
+
+def pythonpath() -> str:
+    """PYTHONPATH with the repository first."""
+    return os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH", "")] if p)
+
+
+def child_env(base: dict | None = None, **extra: str) -> dict:
+    """The environment of a project child process: the caller's (or base), the repository importable."""
+    env = dict(os.environ if base is None else base, PYTHONPATH=pythonpath())
+    env.update(extra)
+    return env
+
+
+class CommandFailed(RuntimeError):
+    """A project command exited non-zero; the message ends with its output's tail (lines: all of it)."""
+
+    def __init__(self, message: str, returncode: int, lines: list[str]):
+        super().__init__(message)
+        self.returncode, self.lines = returncode, lines
+
+
+def run_streamed(cmd: list, tag: str, log_path: str | None = None, env: dict | None = None) -> str:
+    """Runs a project command (cwd: the repository), its output streamed to stdout with each line prefixed
+    "[tag] " and appended to log_path (when given). Returns the output; a failure raises CommandFailed with the
+    exit status and the output's tail."""
+    cmd = [str(c) for c in cmd]
+    print("[%s] $ %s" % (tag, " ".join(cmd)), flush=True)
+    start = time.time()
+    lines = []
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env or child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace")
+    log = open(log_path, "a", encoding="utf-8") if log_path else None
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            sys.stdout.write("[%s] %s" % (tag, line))
+            sys.stdout.flush()
+            if log:
+                log.write(line)
+                log.flush()
+        rc = proc.wait()
+    finally:
+        if log:
+            log.close()
+    if rc != 0:
+        raise CommandFailed("%s failed (exit %d) after %.0f s: %s\n%s"
+                            % (tag, rc, time.time() - start, " ".join(cmd[1:4]), "".join(lines[-30:])), rc, lines)
+    print("[%s] done in %.1f s" % (tag, time.time() - start), flush=True)
+    return "".join(lines)
+
+
+def run_logged(cmd: list, log_path: str, what: str, tag: str = "quality", timeout: float | None = None,
+               env: dict | None = None) -> None:
+    """Runs a project command (cwd: the repository) quietly, its output into log_path; a failure raises
+    CommandFailed ending with the log's tail."""
+    env = env or child_env(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    print("[%s] %s (log %s)" % (tag, what, log_path), flush=True)
+    with open(log_path, "w") as log:
+        rc = subprocess.run([str(c) for c in cmd], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            timeout=timeout).returncode
+    if rc:
+        with open(log_path) as f:
+            lines = f.read().splitlines(keepends=True)
+        raise CommandFailed("%s failed (exit %d); %s ends:\n%s" % (what, rc, log_path, "".join(lines)[-3000:]),
+                            rc, lines)
