@@ -1,8 +1,11 @@
 """report.html for trainer.evaluate: one self-contained page (inline CSS, no scripts, no external links) from a
-metrics dict. Every value that reaches the page goes through html.escape."""
+metrics dict, rendered by a Jinja2 template with autoescaping on: every value that reaches the page is escaped."""
 from __future__ import annotations
 
 import html
+
+import jinja2
+import markupsafe
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 LABELS = {"model": "model", "lead_8_words": "first 8 words of the body",
@@ -19,33 +22,63 @@ tr.model td { font-weight: bold; }
 .body { font-size: .9em; color: #444; max-width: 35em; } .small { font-size: .85em; color: #555; }
 """
 
+TEMPLATE = """\
+{%- macro num(value, digits=2) -%}
+<td class="num">{{ "%.*f" % (digits, value) if value is number else value }}</td>
+{%- endmacro -%}
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>ghsumm evaluation: model {{ model.version }}</title>
+<style>{{ style }}</style></head>
+<body>
+<h1>ghsumm evaluation: model version {{ model.version }}</h1>
+<p>Gate: <span class="{{ 'pass' if gate.passed else 'fail' }}">{{ 'passed' if gate.passed else 'failed' }}</span> \
+<span class="small">({{ gate.reasons | join('; ') }})</span></p>
 
-def e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+<h2>ROUGE F1 (%) on {{ data.n_issues }} eval issues</h2>
+<table>
+<tr><th></th><th>ROUGE-1</th><th>ROUGE-2</th><th>ROUGE-L</th></tr>
+{% for name, scores in rouge.items() -%}
+<tr class="{{ 'model' if name == 'model' else 'baseline' }}"><td>{{ labels.get(name, name) }}</td>\
+{% for t in rouge_types %}{{ num(scores[t]) }}{% endfor %}</tr>
+{% endfor -%}
+</table>
+
+<h2>Does the output depend on the input, and does it read as a title?</h2>
+<table>
+{% for key, value in collapse_rows -%}
+<tr><th>{{ key }}</th><td>{{ value }}</td></tr>
+{% endfor -%}
+</table>
+
+<h2>Samples</h2>
+<table>
+<tr><th>body (excerpt)</th><th>true title</th><th>generated title</th><th>ROUGE-L</th></tr>
+{% for s in samples -%}
+<tr><td class="body">{{ s.body_excerpt }}</td><td>{{ s.true_title }}</td><td>{{ s.generated_title }}</td>\
+{{ num(s.rougeL, 1) }}</tr>
+{% endfor -%}
+</table>
+
+<h2>Run</h2>
+<table>
+{% for key, value in run_rows -%}
+<tr><th>{{ key }}</th><td>{{ value }}</td></tr>
+{% endfor -%}
+</table>
+</body></html>
+"""
+
+def _escaped(value):
+    """Every value the template prints: escaped as html.escape does (quotes too: the page stays byte for byte what it
+    was), None as nothing; markup the template itself built (a macro's cell) is kept."""
+    if isinstance(value, markupsafe.Markup):
+        return value
+    return markupsafe.Markup(html.escape("" if value is None else str(value), quote=True))
 
 
-def _num(value, digits: int = 2) -> str:
-    return '<td class="num">%s</td>' % e("%.*f" % (digits, value) if isinstance(value, (int, float)) else value)
-
-
-def _rouge_rows(rouge: dict) -> str:
-    rows = []
-    for name, scores in rouge.items():
-        rows.append('<tr class="%s"><td>%s</td>%s</tr>' % (
-            "model" if name == "model" else "baseline", e(LABELS.get(name, name)),
-            "".join(_num(scores[t]) for t in ROUGE_TYPES)))
-    return "\n".join(rows)
-
-
-def _kv_rows(pairs) -> str:
-    return "\n".join("<tr><th>%s</th><td>%s</td></tr>" % (e(k), e(v)) for k, v in pairs)
-
-
-def _sample_rows(samples: list) -> str:
-    return "\n".join(
-        '<tr><td class="body">%s</td><td>%s</td><td>%s</td>%s</tr>' % (
-            e(s["body_excerpt"]), e(s["true_title"]), e(s["generated_title"]), _num(s["rougeL"], 1))
-        for s in samples)
+_ENV = jinja2.Environment(autoescape=True, finalize=_escaped, undefined=jinja2.StrictUndefined,
+                          keep_trailing_newline=True)
 
 
 def _reading_pairs(reading) -> list:
@@ -57,63 +90,26 @@ def _reading_pairs(reading) -> list:
 
 
 def render(metrics: dict) -> str:
-    model, data, gate, collapse = metrics["model"], metrics["data"], metrics["gate"], metrics["collapse"]
-    passed = gate["passed"]
-    return """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>ghsumm evaluation: model %(version)s</title>
-<style>%(style)s</style></head>
-<body>
-<h1>ghsumm evaluation: model version %(version)s</h1>
-<p>Gate: <span class="%(gate_class)s">%(gate_word)s</span> <span class="small">(%(reasons)s)</span></p>
-
-<h2>ROUGE F1 (%%) on %(n)s eval issues</h2>
-<table>
-<tr><th></th><th>ROUGE-1</th><th>ROUGE-2</th><th>ROUGE-L</th></tr>
-%(rouge_rows)s
-</table>
-
-<h2>Does the output depend on the input, and does it read as a title?</h2>
-<table>
-%(collapse_rows)s
-</table>
-
-<h2>Samples</h2>
-<table>
-<tr><th>body (excerpt)</th><th>true title</th><th>generated title</th><th>ROUGE-L</th></tr>
-%(sample_rows)s
-</table>
-
-<h2>Run</h2>
-<table>
-%(run_rows)s
-</table>
-</body></html>
-""" % {
-        "style": STYLE,
-        "version": e(model["version"]),
-        "gate_class": "pass" if passed else "fail",
-        "gate_word": "passed" if passed else "failed",
-        "reasons": e("; ".join(gate["reasons"])),
-        "n": e(data["n_issues"]),
-        "rouge_rows": _rouge_rows(metrics["rouge"]),
-        "collapse_rows": _kv_rows([
-            ("distinct generated titles", "%d / %d (%.1f%%)" % (collapse["distinct_titles"], data["n_issues"],
-                                                              100 * collapse["distinct_ratio"])),
-            ("most common generated title", collapse["most_common_title"]),
-            ("issues given it", "%d (%.1f%%)" % (collapse["most_common_count"], 100 * collapse["most_common_share"])),
-        ] + _reading_pairs(metrics.get("reading"))),
-        "sample_rows": _sample_rows(metrics["samples"]),
-        "run_rows": _kv_rows([
-            ("SavedModel", model["saved_model"]),
-            ("decoding (set at export)", "beam size %s, alpha %s, extra length %s (read from %s)" % (
-                model["decode"]["beam_size"], model["decode"]["alpha"], model["decode"]["extra_length"],
-                model["decode"]["source"])),
-            ("data dir", data["data_dir"]),
-            ("vocabulary", data["vocab_file"]),
-            ("options", ", ".join("%s=%s" % kv for kv in metrics["options"].items())),
-            ("decode speed", "%.2f issues/s (%.1f s)" % (metrics["speed"]["issues_per_second"],
-                                                         metrics["speed"]["seconds"])),
-            ("created", metrics["created_at"]),
-        ]),
-    }
+    model, data, collapse = metrics["model"], metrics["data"], metrics["collapse"]
+    collapse_rows = [
+        ("distinct generated titles", "%d / %d (%.1f%%)" % (collapse["distinct_titles"], data["n_issues"],
+                                                          100 * collapse["distinct_ratio"])),
+        ("most common generated title", collapse["most_common_title"]),
+        ("issues given it", "%d (%.1f%%)" % (collapse["most_common_count"], 100 * collapse["most_common_share"])),
+    ] + _reading_pairs(metrics.get("reading"))
+    decode = model["decode"]
+    run_rows = [
+        ("SavedModel", model["saved_model"]),
+        ("decoding (set at export)", "beam size %s, alpha %s, extra length %s (read from %s)" % (
+            decode["beam_size"], decode["alpha"], decode["extra_length"], decode["source"])),
+        ("data dir", data["data_dir"]),
+        ("vocabulary", data["vocab_file"]),
+        ("options", ", ".join("%s=%s" % kv for kv in metrics["options"].items())),
+        ("decode speed", "%.2f issues/s (%.1f s)" % (metrics["speed"]["issues_per_second"],
+                                                     metrics["speed"]["seconds"])),
+        ("created", metrics["created_at"]),
+    ]
+    return _ENV.from_string(TEMPLATE).render(
+        style=markupsafe.Markup(STYLE), model=model, gate=metrics["gate"], data=data,
+        rouge=metrics["rouge"], rouge_types=ROUGE_TYPES, labels=LABELS, collapse_rows=collapse_rows,
+        samples=metrics["samples"], run_rows=run_rows)
