@@ -16,10 +16,10 @@ import tempfile
 import tensorflow as tf
 
 from benchmarks.measure import run_measured
-from data import contract
+from data import contract, project
+from data.project import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-T2T_PYTHON = os.environ.get("GHSUMM_T2T_PYTHON", os.path.join(REPO, ".venv", "t2t", "bin", "python"))
+T2T_PYTHON = project.t2t_python()
 SHARED = os.environ.get("GHSUMM_SHARED_DATA", os.path.join(REPO, "..", "shared", "data"))
 
 
@@ -58,7 +58,7 @@ def main() -> int:
         beam_cmd += ["--input", f]
     t2t_cmd = [T2T_PYTHON, "-m", "trainer.t2t_cli", "datagen", "--t2t_usr_dir=" + os.path.join(REPO, "benchmarks", "t2t_usr"),
                "--problem=github_issue_summarization_datagen", f"--data_dir={t2t_out}", f"--tmp_dir={raw}"]
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = project.child_env()
     beam_s, beam_mem = run_measured(beam_cmd, os.path.join(work, "beam.log"), env)
     print(f"  Beam job     {beam_s:6.1f} s, peak memory {beam_mem / 2**20:6.0f} MiB", flush=True)
     t2t_s, t2t_mem = run_measured(t2t_cmd, os.path.join(work, "t2t_datagen.log"), env)

@@ -3,7 +3,7 @@ on the same issues, and requests/s with 4 concurrent clients, with and without t
 
 Every path does the same work per title: clean + encode the body, run the model, decode the ids. Prints p50/p95
 of each and the ratios server / bare (target: REST p50 <= 1.2x bare). The model: $GHSUMM_BENCH_EXPORT (an
-export dir) with $GHSUMM_BENCH_VOCAB, or a tiny model trained here (serving/tiny_model.py, ~1.5 min; its
+export dir) with $GHSUMM_BENCH_VOCAB, or a tiny model trained here (benchmarks/tiny_model.py, ~1.5 min; its
 titles are junk and every decode runs to the maximum length, so absolute times are pessimistic).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from serving import tiny_model
+from benchmarks import tiny_model
 from serving.client import Codec, TitleClient
 from serving.launch import ServerProcess
 

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from serving import tiny_model
+from benchmarks import tiny_model
 from trainer import evaluate
 
 REPO = tiny_model.REPO

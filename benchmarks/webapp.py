@@ -11,7 +11,7 @@ busy machine is larger than the web app's share), and with a model server that a
 speaking the same REST protocol, fixed ids), which isolates what the web app adds: the HTTP hop, Flask, the
 input report, JSON. The target, < 15 ms added (median), is checked on the isolated figure. The model:
 $GHSUMM_BENCH_EXPORT (an export dir) with $GHSUMM_BENCH_VOCAB, or a tiny model trained here
-(serving/tiny_model.py, ~1.5 min; its titles are junk).
+(benchmarks/tiny_model.py, ~1.5 min; its titles are junk).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import numpy as np
 import requests
 
 from benchmarks.serving import percentiles, time_interleaved
-from serving import tiny_model
+from benchmarks import tiny_model
 from serving.client import Codec, TitleClient
 from serving.launch import REPO, ServerProcess, free_port
 

@@ -9,16 +9,14 @@ from components.images import T2T_IMAGE
 @dsl.component(base_image=T2T_IMAGE, install_kfp_package=False)
 def copy_checkpoint(run_dir: str, data_dir: str, checkpoint: dsl.Input[dsl.Model], hparams_set: str, hparams: str,
                     start_step: str) -> str:
-    import os
-
-    from components import _runtime as rt
+    from components import _runtime as rt, rundir
 
     checkpoint_dir = "" if checkpoint.uri in ("", "none") else checkpoint.uri  # imported by the pipeline
 
     record = rt.reused(run_dir, "copy_checkpoint", start_step)
     if record:
         return record["model_dir"]
-    model_dir = os.path.join(run_dir, "model")
+    model_dir = rundir.output_dir(run_dir, "model")
     rt.makedirs(model_dir)
     if checkpoint_dir:
         rt.run_cli("copy_checkpoint", run_dir,

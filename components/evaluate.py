@@ -4,7 +4,7 @@ the pipeline's dsl.If reads it; kfp.local 2.17.0 skips a dsl.If on a named outpu
 min_rouge_l > 0: the gate also asks for that ROUGE-L; baseline_metrics: a previous metrics.json to match.
 Promotion: when a version of model_name is already served (working_dir/serving/<model_name>), it is scored on the
 same eval issues into <run dir>/eval/served/, and promote_rule decides whether the new model replaces it
-(pipeline/records.py); the decision and both scores go into eval/promotion.json and the step record."""
+(trainer/promotion.py); the decision and both scores go into eval/promotion.json and the step record."""
 from kfp import dsl
 
 from components.images import APP_IMAGE
@@ -16,16 +16,16 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
              promote_rule: str) -> str:
     import os
 
-    from components import _runtime as rt
-    from pipeline import records
+    from components import _runtime as rt, rundir
+    from serving import versions
+    from trainer import promotion as promo
 
     record = rt.reused(run_dir, "evaluate", start_step)
     if record:
         return record["gate"]
-    out = os.path.join(run_dir, "eval")
-    args = ["-m", "trainer.evaluate", "--saved_model", export_dir, "--data_dir", data_dir, "--out", out]
-    if max_issues > 0:
-        args += ["--max_issues", max_issues]
+    out = rundir.output_dir(run_dir, "eval")
+    limit = ["--max_issues", max_issues] if max_issues > 0 else []
+    args = ["-m", "trainer.evaluate", "--saved_model", export_dir, "--data_dir", data_dir, "--out", out] + limit
     if min_rouge_l > 0:
         args += ["--threshold_rouge_l", min_rouge_l]
     if baseline_metrics:
@@ -35,20 +35,18 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
     metrics = rt.read_json(os.path.join(out, "metrics.json"), {})
     reasons = metrics.get("gate", {}).get("reasons", [])
     promotion = None
-    served = records.served_to_compare(working_dir, model_name, run_dir)
+    served = promo.served_to_compare(versions.base_path(working_dir, model_name), rundir.read_step(run_dir, "serve"))
     if served:
         version, path = served
         served_out = os.path.join(out, "served")
         rt.run_cli("evaluate_served", run_dir, ["-m", "trainer.evaluate", "--saved_model", path, "--data_dir",
-                                                 data_dir, "--out", served_out] +
-                   (["--max_issues", max_issues] if max_issues > 0 else []))
-        promotion = records.decide(promote_rule, metrics, rt.read_json(os.path.join(served_out, "metrics.json")),
-                                   version)
+                                                 data_dir, "--out", served_out] + limit)
+        promotion = promo.decide(promote_rule, metrics, rt.read_json(os.path.join(served_out, "metrics.json")),
+                                 version)
         rt.write_json(os.path.join(out, "promotion.json"), promotion)
         print("[evaluate] %s: %s" % ("promote" if promotion["promote"] else "do not promote", promotion["reason"]))
         reasons = reasons + ["promotion: %s" % promotion["reason"]]
-        if not promotion["promote"]:
-            gate = "false"
+        gate = gate if promotion["promote"] else "false"
     rt.record_step(run_dir, "evaluate", gate=gate, eval_dir=out, metrics_path=os.path.join(out, "metrics.json"),
                    report_path=os.path.join(out, "report.html"), rouge=metrics.get("rouge", {}),
                    gate_reasons=reasons, promotion=promotion)

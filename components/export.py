@@ -8,14 +8,12 @@ from components.images import T2T_IMAGE
 
 @dsl.component(base_image=T2T_IMAGE, install_kfp_package=False)
 def export(run_dir: str, model_dir: str, start_step: str) -> str:
-    import os
-
-    from components import _runtime as rt
+    from components import _runtime as rt, rundir
 
     record = rt.reused(run_dir, "export", start_step)
     if record:
         return record["export_dir"]
-    export_dir = os.path.join(run_dir, "export")
+    export_dir = rundir.output_dir(run_dir, "export")
     out = rt.run_cli("export", run_dir, ["-m", "trainer", "export", "--model_dir", model_dir,
                                          "--model_base_path", export_dir], python=rt.t2t_python())
     lines = out.strip().splitlines()

@@ -10,16 +10,14 @@ from components.images import APP_IMAGE
 def init_run(working_dir: str, run_id: str, job_name: str, start_step: str, data: str, checkpoint_dir: str,
              train_steps: int, hparams_set: str, hparams: str, model_name: str, deploy_webapp: str,
              promote_rule: str) -> str:
-    import glob
-    import os
     import time
 
     from components import STEPS
-    from components import _runtime as rt
+    from components import _runtime as rt, rundir
+    from trainer import promotion
 
-    run_dir = rt.run_dir_for(working_dir, run_id, job_name)
-    for old in glob.glob(os.path.join(run_dir, "steps", "*.failed.json")):  # an earlier attempt's errors
-        os.remove(old)
+    run_dir = rundir.run_dir_for(working_dir, run_id, job_name)
+    rundir.clear_failures(run_dir)  # an earlier attempt's errors
 
     def bad(message):
         rt.record_failure(run_dir, "init_run", message)
@@ -29,26 +27,25 @@ def init_run(working_dir: str, run_id: str, job_name: str, start_step: str, data
         bad("start_step %r: must be one of %s" % (start_step, ", ".join(STEPS)))
     if deploy_webapp not in ("true", "false"):
         bad("deploy_webapp %r: must be 'true' or 'false'" % deploy_webapp)
-    from pipeline import records
     try:
-        records.parse_rule(promote_rule)
-    except records.RecordError as e:
+        promotion.parse_rule(promote_rule)
+    except promotion.PromotionError as e:
         bad(str(e))
     if start_step != STEPS[0] and not run_id:
         bad("start_step %r needs run_id: the run whose earlier outputs to reuse" % start_step)
-    rid = os.path.basename(run_dir)
-    if start_step != STEPS[0] and not rt.exists(os.path.join(run_dir, "run.json")):
+    rid = rundir.run_id_of(run_dir)
+    if start_step != STEPS[0] and not rt.exists(rundir.run_json(run_dir)):
         bad("start_step %r: no earlier run %s to reuse" % (start_step, run_dir))
     rt.makedirs(run_dir)
-    record = rt.read_json(os.path.join(run_dir, "run.json"), {}) or {}
+    record = rt.read_json(rundir.run_json(run_dir), {}) or {}
     record.setdefault("run_id", rid)
     record.setdefault("run_dir", run_dir)
     record.setdefault("attempts", []).append({
-        "job": job_name, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_step": start_step,
+        "job": job_name, "started": time.strftime(rundir.TIME_FORMAT), "start_step": start_step,
         "parameters": {"working_dir": working_dir, "data": data, "checkpoint_dir": checkpoint_dir,
                        "train_steps": train_steps, "hparams_set": hparams_set, "hparams": hparams,
                        "model_name": model_name, "deploy_webapp": deploy_webapp,
                        "promote_rule": promote_rule}})
-    rt.write_json(os.path.join(run_dir, "run.json"), record)
+    rt.write_json(rundir.run_json(run_dir), record)
     print("run dir: %s (start step: %s)" % (run_dir, start_step))
     return run_dir

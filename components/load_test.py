@@ -9,10 +9,10 @@ from components.images import APP_IMAGE
 def load_test(run_dir: str, server_url: str, model_name: str, users: int, run_time: str) -> str:
     import os
 
-    from components import _runtime as rt
+    from components import _runtime as rt, rundir
 
-    serve_info = rt.read_json(os.path.join(run_dir, "steps", "serve.json"), {}) or {}
-    out = os.path.join(run_dir, "load_test")
+    serve_info = rundir.read_step(run_dir, "serve", {})
+    out = rundir.output_dir(run_dir, "load_test")
     rt.run_cli("load_test", run_dir, ["-m", "serving.load_test", "--host", server_url, "--vocab",
                                       serve_info["vocab_path"], "--out", out, "--users", users,
                                       "--run_time", run_time, "--model_name", model_name])

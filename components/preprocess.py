@@ -15,11 +15,10 @@ from components.images import APP_IMAGE
 @dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
 def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input[dsl.Model], beam_args: str,
                start_step: str) -> str:
-    import glob
     import os
     import shlex
 
-    from components import _runtime as rt
+    from components import _runtime as rt, rundir
     from data import contract
 
     data, checkpoint_dir = data.uri, checkpoint.uri  # imported artifacts: their URIs are the paths given
@@ -31,26 +30,16 @@ def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input
     if not inputs:
         raise ValueError("data is empty: give input files/globs or a preprocessed data dir")
 
-    def preprocessed(path):
-        return (not rt.is_remote(path) and os.path.isdir(path) and glob.glob(os.path.join(path, contract.VOCAB_GLOB))
-                and glob.glob(os.path.join(path, contract.split_prefix("train") + "*")))
-
-    if len(inputs) == 1 and preprocessed(inputs[0]):
+    if len(inputs) == 1 and contract.is_preprocessed(inputs[0]):
         data_dir = inputs[0]
         print("[preprocess] %s is a preprocessed data dir: used as is" % data_dir)
     else:
-        data_dir = os.path.join(run_dir, "data")
+        data_dir = rundir.output_dir(run_dir, "data")
         args = ["-m", "data.preprocess", "--output_dir", data_dir]
         for p in inputs:
             args += ["--input", p]
         if checkpoint_dir:
-            vocabs = sorted(glob.glob(os.path.join(checkpoint_dir, contract.VOCAB_GLOB)))
-            if not rt.is_remote(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
-                raise FileNotFoundError("checkpoint_dir %s does not exist" % checkpoint_dir)
-            if vocabs:
-                args += ["--vocab_file", vocabs[0]]
-            card = rt.read_json(os.path.join(checkpoint_dir, contract.MODEL_CARD_FILE)) or {}
-            args += ["--title_target", card.get("title_target", "title")]
+            args += contract.warm_start_flags(checkpoint_dir)
         rt.run_cli("preprocess", run_dir, args + shlex.split(beam_args))
     rt.record_step(run_dir, "preprocess", data_dir=data_dir, stats_path=os.path.join(data_dir, "stats.json"))
     return data_dir

@@ -10,6 +10,7 @@ every layer can import it without TensorFlow.
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 
@@ -47,6 +48,33 @@ def model_card_path(version_dir: str) -> str:
 def model_vocab_path(version_dir: str, name: str = VOCAB_FILENAME) -> str:
     """A SavedModel version's vocabulary."""
     return os.path.join(version_dir, ASSETS_EXTRA, name)
+
+
+def is_preprocessed(path: str) -> bool:
+    """A local dir holding a vocabulary and train shards (what `python -m data.preprocess` writes)."""
+    return ("://" not in path and os.path.isdir(path) and bool(glob.glob(os.path.join(path, VOCAB_GLOB)))
+            and bool(glob.glob(os.path.join(path, split_prefix("train") + "*"))))
+
+
+def warm_start_flags(checkpoint_dir: str) -> list[str]:
+    """data.preprocess flags that fit a warm-start checkpoint: its vocabulary (the model can only continue with
+    the vocabulary it was trained with) and the targets it learned to write (its model card's title_target)."""
+    if "://" not in checkpoint_dir and not os.path.isdir(checkpoint_dir):
+        raise FileNotFoundError("checkpoint_dir %s does not exist" % checkpoint_dir)
+    flags = []
+    vocabs = sorted(glob.glob(os.path.join(checkpoint_dir, VOCAB_GLOB)))
+    if vocabs:
+        flags += ["--vocab_file", vocabs[0]]
+    from data.files import read_json  # local or gs://
+    card = read_json(os.path.join(checkpoint_dir, MODEL_CARD_FILE)) or {}
+    return flags + ["--title_target", card.get("title_target", "title")]
+
+
+def checkpoint_step(index_text: str):
+    """The global step of the newest checkpoint named by a T2T/TF model dir's 'checkpoint' index file's text;
+    None when it names none."""
+    found = re.search(r'model_checkpoint_path:\s*"[^"]*?-(\d+)"', index_text)
+    return int(found.group(1)) if found else None
 
 
 def serving_input_ids(encoder, text: str, max_input_ids: int) -> list[int]:

@@ -14,6 +14,7 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_CSV = os.path.join(REPO, "data", "sample", "github_issues.csv")  # the bundled sample
 
 
 def t2t_python() -> str:

@@ -14,7 +14,7 @@
     python -m pipeline show RUN [--working_dir work]         one run in full
     python -m pipeline models [--working_dir work] [--model_name ghsumm]   the published versions, which is served
     python -m pipeline rollback --version N [--working_dir work] [--model_name ghsumm]  serve version N again
-                                                             (records, promotion, rollback: pipeline/records.py)
+                                                             (records: pipeline/records.py; rollback: serving/versions.py)
     python -m pipeline watch --trigger_dir DIR [--once] [--interval S] [--command run|retrain] [--host URL]
                              [--<parameter> VALUE ...]      one run per trigger file dropped in DIR (pipeline/trigger.py)
 
@@ -25,24 +25,20 @@ Finish a failed run without redoing its finished steps: --run_id <its id> --star
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_YAML = "gh_summ.yaml"
 
 
 def pipeline_parameters() -> dict:
-    from pipeline.gh_summ import gh_summ
-    return {name: p.default for name, p in inspect.signature(gh_summ.pipeline_func).parameters.items()}
+    from pipeline.gh_summ import parameters
+    return parameters()
 
 
 def compile_pipeline(output: str) -> str:
-    from kfp import compiler
-    from pipeline.gh_summ import gh_summ
-    compiler.Compiler().compile(gh_summ, output)
-    return output
+    from pipeline.gh_summ import compile_pipeline as compile_yaml
+    return compile_yaml(output)
 
 
 def _bool_str(value: str) -> str:
@@ -98,6 +94,7 @@ def parse_args(argv):
 
 def records_command(args) -> int:
     from pipeline import records
+    from serving import versions
     working_dir = os.path.abspath(args.working_dir)
     try:
         if args.command == "runs":
@@ -108,11 +105,11 @@ def records_command(args) -> int:
             print(records.format_models(records.models(working_dir, args.model_name),
                                         records.served_now(working_dir, args.model_name)))
         else:
-            event = records.rollback(working_dir, args.model_name, args.version)
+            event = versions.rollback(working_dir, args.model_name, args.version)
             if event["retired"] or event["restored"]:
                 print("rollback: version %d is now the highest under %s%s%s" % (
-                    args.version, records.base_path(working_dir, args.model_name),
-                    "; restored from %s" % records.retired_path(working_dir, args.model_name)
+                    args.version, versions.base_path(working_dir, args.model_name),
+                    "; restored from %s" % versions.retired_path(working_dir, args.model_name)
                     if event["restored"] else "",
                     "; retired %s" % ", ".join(map(str, event["retired"])) if event["retired"] else ""))
             else:
@@ -120,7 +117,7 @@ def records_command(args) -> int:
             served = records.served_now(working_dir, args.model_name)
             if served:
                 print("the model server %s switches to it within its poll interval" % served[1])
-    except records.RecordError as e:
+    except records.USER_ERRORS as e:
         print("%s: %s" % (args.command, e), file=sys.stderr)
         return 2
     return 0

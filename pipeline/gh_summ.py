@@ -11,7 +11,7 @@ CPU and memory, and retries with backoff (preemptible nodes); it resumes from it
 continues where the last attempt stopped. finalize always runs and writes working_dir/<run id>/status.json.
 start_step (with run_id of an earlier run) reuses that run's outputs for the steps before it.
 When a version is already served, evaluate also scores it on the same eval issues and promote_rule
-(at_least_as_good, always, never, min_improvement:X) decides whether the new model is served (pipeline/records.py).
+(at_least_as_good, always, never, min_improvement:X) decides whether the new model is served (trainer/promotion.py).
 
 The existing artifacts enter through dsl.importer nodes, as in the seeds: `data` (input files, comma-separated,
 or a preprocessed data dir) as a Dataset and `checkpoint_dir` (the warm start) as a Model. The default
@@ -23,6 +23,7 @@ training. checkpoint_dir "" or "none" trains from scratch. On a cluster both mus
 The GitHub token is never a parameter: the web app reads GITHUB_TOKEN from its environment (a Secret on a
 cluster).
 """
+import inspect
 import os
 
 from kfp import dsl
@@ -39,8 +40,8 @@ from components.preprocess import preprocess
 from components.serve import serve
 from components.train import train
 from components.webapp import webapp
+from data.project import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WARM_START = "data/warm_start"  # relative to the repository (and to the images' working directory)
 MORE_STEPS = 200
 
@@ -48,18 +49,26 @@ MORE_STEPS = 200
 def warm_start() -> tuple[int, str]:
     """The shipped warm start's step and hyper-parameter set; (0, the tiny set) when none ships."""
     import json
-    import re
     path = os.path.join(REPO, WARM_START)
     try:
         with open(os.path.join(path, "checkpoint")) as f:
-            step = int(re.search(r'model_checkpoint_path: "model\.ckpt-(\d+)"', f.read()).group(1))
+            step = contract.checkpoint_step(f.read())
+        if step is None:
+            raise ValueError("no checkpoint")
         with open(os.path.join(path, contract.MODEL_CARD_FILE)) as f:
             return step, json.load(f)["hparams_set"]
     except (OSError, AttributeError, KeyError, ValueError):
         return 0, "transformer_ghsumm_tiny"
 
 
-WARM_STEP, WARM_HPARAMS_SET = warm_start()
+def __getattr__(name: str):
+    """WARM_STEP, WARM_HPARAMS_SET and gh_summ are computed when asked for, not when this module is imported
+    (they read the shipped warm start's files)."""
+    if name in ("WARM_STEP", "WARM_HPARAMS_SET"):
+        return warm_start()[name == "WARM_HPARAMS_SET"]
+    if name == "gh_summ":
+        return make_pipeline()
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 # What train asks a cluster for (KFP open source: an extended resource name; Vertex AI: e.g. NVIDIA_TESLA_T4).
 ACCELERATOR = os.environ.get("GHSUMM_ACCELERATOR", "nvidia.com/gpu")
@@ -69,16 +78,18 @@ TRAIN_RETRIES, TRAIN_BACKOFF = 3, "60s"
 
 def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN_BACKOFF):
     """The pipeline with train's retry policy set (a cluster: 3 retries from 60 s, doubling, for preemptible
-    nodes; the local run uses none by default: a failure there is not a lost node and would repeat)."""
+    nodes; the local run uses none by default: a failure there is not a lost node and would repeat). Its
+    defaults continue the shipped warm start, read now."""
+    warm_step, warm_hparams_set = warm_start()
 
     @dsl.pipeline(name="gh-summ", description="GitHub issue summarization: preprocess, warm-start, train, export, "
                                               "evaluate, serve and (optionally) the web app")
     def gh_summ(
         working_dir: str = "work",
         data: str = "data/sample/github_issues.csv",
-        checkpoint_dir: str = WARM_START if WARM_STEP else "",
-        train_steps: int = WARM_STEP + MORE_STEPS,
-        hparams_set: str = WARM_HPARAMS_SET,
+        checkpoint_dir: str = WARM_START if warm_step else "",
+        train_steps: int = warm_step + MORE_STEPS,
+        hparams_set: str = warm_hparams_set,
         hparams: str = "",
         gpus: int = 1,
         deploy_webapp: str = "true",
@@ -158,4 +169,13 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
     return gh_summ
 
 
-gh_summ = make_pipeline()
+def parameters() -> dict:
+    """The pipeline's parameters with their defaults."""
+    return {name: p.default for name, p in inspect.signature(make_pipeline().pipeline_func).parameters.items()}
+
+
+def compile_pipeline(output: str) -> str:
+    """Writes the pipeline's KFP v2 YAML (what `python -m pipeline compile` does); returns its path."""
+    from kfp import compiler
+    compiler.Compiler().compile(make_pipeline(), output)
+    return output

@@ -8,9 +8,10 @@ import os
 import sys
 import time
 
-from components import STEPS, _deploy
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from components import STEPS, rundir
+from data import project
+from data.project import REPO
+from serving import launch
 
 
 def _abs(path: str) -> str:
@@ -41,8 +42,6 @@ def run(params: dict, train_retries: int = 0, train_backoff: str = "10s") -> dic
     params = absolutize(params)
     params.setdefault("working_dir", os.path.join(REPO, "work"))
     params["run_id"] = params.get("run_id") or time.strftime("gh-summ-%Y%m%d-%H%M%S")
-    os.environ.setdefault("GHSUMM_T2T_PYTHON", os.path.join(REPO, ".venv", "t2t", "bin", "python"))
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH", "")] if p)
     working_dir = params["working_dir"]
     os.makedirs(working_dir, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=os.path.join(working_dir, ".kfp"),
@@ -51,9 +50,20 @@ def run(params: dict, train_retries: int = 0, train_backoff: str = "10s") -> dic
     gh_summ = make_pipeline(train_retries, train_backoff)
     start = time.time()
     print("== gh_summ run %s: working dir %s" % (params["run_id"], working_dir), flush=True)
-    gh_summ(**params)
-    run_dir = os.path.join(working_dir, params["run_id"])
-    status = _read(os.path.join(run_dir, "status.json")) or {"state": "UNKNOWN (no status.json)", "steps": {}}
+    # The components (subprocesses of kfp.local) find the t2t interpreter and import the repository through their
+    # environment: set for the run only, then put back as it was.
+    saved = {k: os.environ.get(k) for k in ("GHSUMM_T2T_PYTHON", "PYTHONPATH")}
+    os.environ.update(GHSUMM_T2T_PYTHON=project.t2t_python(), PYTHONPATH=project.pythonpath())
+    try:
+        gh_summ(**params)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    run_dir = rundir.run_dir_for(working_dir, params["run_id"])
+    status = rundir.read_status(run_dir) or {"state": "UNKNOWN (no status.json)", rundir.STEPS_KEY: {}}
     status["wall_s"] = round(time.time() - start, 1)
     status.setdefault("run_dir", run_dir)
     return status
@@ -72,7 +82,7 @@ def _cut(text: str, n: int) -> str:
 
 
 def summary(status: dict, working_dir: str) -> str:
-    steps = status.get("steps", {})
+    steps = rundir.status_steps(status)
     lines = ["", "== run %s: %s in %.0f s" % (os.path.basename(status["run_dir"].rstrip("/")), status["state"],
                                                status.get("wall_s", 0)),
              "   outputs: %s" % status["run_dir"]]
@@ -113,9 +123,7 @@ def summary(status: dict, working_dir: str) -> str:
         lines.append("   web app: %s" % (wa["url"] or "not deployed (python -m webapp is not in this checkout)"))
     if ev and ev.get("gate") == "false":
         lines.append("   the gate did not pass: nothing new was served")
-    if any(_deploy.live_record(working_dir, n) for n in (status.get("steps", {}).get("serve", {}).get("model_name",
-                                                                                                     "ghsumm"),
-                                                        "webapp")):
+    if any(launch.live_record(working_dir, n) for n in (steps.get("serve", {}).get("model_name", "ghsumm"), "webapp")):
         lines.append("   stop them: .venv/app/bin/python -m pipeline stop --working_dir %s" % working_dir)
     return "\n".join(lines)
 
@@ -123,25 +131,21 @@ def summary(status: dict, working_dir: str) -> str:
 def stop(working_dir: str) -> list[str]:
     """Stops the model servers and web app started by local runs in working_dir; returns what it stopped."""
     stopped = []
-    serving = os.path.join(working_dir, "serving")
-    for name in sorted(os.listdir(serving)) if os.path.isdir(serving) else []:
-        if name.endswith(".process.json"):
-            record = _read(os.path.join(serving, name)) or {}
-            what = name[: -len(".process.json")]
-            if _deploy.stop(record.get("pid")):
-                stopped.append("%s (pid %s, %s)" % (what, record["pid"], record.get("rest_url") or record.get("url")))
-            os.remove(os.path.join(serving, name))
+    for what in launch.recorded_names(working_dir):
+        path = launch.process_record_path(working_dir, what)
+        record = _read(path) or {}
+        if launch.stop_recorded(record):
+            stopped.append("%s (pid %s, %s)" % (what, record["pid"], record.get("rest_url") or record.get("url")))
+        os.remove(path)
     return stopped
 
 
 def processes(working_dir: str) -> dict:
-    serving = os.path.join(working_dir, "serving")
     out = {}
-    for name in sorted(os.listdir(serving)) if os.path.isdir(serving) else []:
-        if name.endswith(".process.json"):
-            record = _deploy.live_record(working_dir, name[: -len(".process.json")])
-            if record:
-                out[name[: -len(".process.json")]] = record
+    for name in launch.recorded_names(working_dir):
+        record = launch.live_record(working_dir, name)
+        if record:
+            out[name] = record
     return out
 
 

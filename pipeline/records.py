@@ -1,29 +1,10 @@
-"""Run records, model versions, promotion and rollback: what `python -m pipeline runs | show | models | rollback`
-print and do, and what the evaluate and serve components call.
+"""What `python -m pipeline runs | show | models` print: the runs of a working dir, their step records and
+promotion decisions, the model versions with their source runs, and the runs submitted to a cluster. Nothing here
+is a second store: it reads what the components already write, through the modules that own those files:
+components/rundir.py (working_dir/<run id>/...), serving/versions.py (working_dir/serving/<model>...),
+trainer/promotion.py (the promote_rule), serving/launch.py (the local processes). Its own file:
 
-Where the records live (nothing here is a second store: it reads what the components already write):
-  working_dir/<run id>/run.json               parameters of each attempt, with its start time (init_run)
-  working_dir/<run id>/steps/<step>.json      each step's outputs and seconds; evaluate's holds the promotion
-                                              decision with both scores (components/_runtime.record_step)
-  working_dir/<run id>/status.json            the final state, end time and every step record (finalize)
-  working_dir/<run id>/eval/                  metrics.json (the new model), served/metrics.json (the served one,
-                                              same issues), promotion.json
-  working_dir/<run id>/retrain.json           for a retrain: what it was chosen from (pipeline/retrain.py)
   working_dir/submitted/<KFP id>.json         a run or recurring run submitted to a cluster (pipeline/submit.py)
-  working_dir/serving/<model>/<version>/      the published versions; the server serves the highest number
-  working_dir/serving/<model>.retired/<v>/    versions a rollback moved aside (kept, and restorable)
-  working_dir/serving/<model>.history.jsonl   published / removed / rollback events, one JSON object a line
-
-Promotion (promote_rule, a pipeline parameter): when a version is already served, the evaluate step scores the
-served version on the same eval issues as the new model, and the new one is published only when the rule says so:
-  at_least_as_good   (default) new ROUGE-L >= served ROUGE-L
-  min_improvement:X  new ROUGE-L >= served ROUGE-L + X (ROUGE-L points, e.g. min_improvement:0.5)
-  always / never
-With nothing served, only the evaluation gate (min_rouge_l, baseline_metrics) decides, as before.
-
-Rollback: the server serves the highest version number, so `rollback --version N` moves every higher version into
-<model>.retired/ (highest last, so the server goes straight to N), bringing N back from there first when it was
-retired. Version numbers are never reused: publishing takes a number above the retired ones too.
 """
 from __future__ import annotations
 
@@ -34,164 +15,38 @@ import os
 import re
 import time
 
-from components import STEPS, _deploy, _runtime as rt
+from components import rundir
+from data import files
+from serving import launch, versions
+from trainer import promotion
 
-RULES = ("at_least_as_good", "always", "never", "min_improvement:X")
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+TIME_FORMAT = rundir.TIME_FORMAT
+SUBMITTED_DIR = "submitted"
 
 
 class RecordError(Exception):
-    """Bad input for a records command (unknown run, version, rule): the message is for the user, one line."""
+    """Bad input for a records command (unknown run): the message is for the user, one line."""
 
 
-# ------------------------------------------------------------------------------------------------ promotion
-def parse_rule(rule: str) -> tuple[str, float]:
-    """promote_rule -> (kind, min_improvement); RecordError for anything else."""
-    rule = (rule or "").strip()
-    if rule in ("at_least_as_good", "always", "never"):
-        return rule, 0.0
-    if rule.startswith("min_improvement:"):
-        try:
-            return "min_improvement", float(rule.split(":", 1)[1])
-        except ValueError:
-            pass
-    raise RecordError("promote_rule %r: one of %s (X in ROUGE-L points)" % (rule, ", ".join(RULES)))
-
-
-def decide(rule: str, new_metrics: dict, served_metrics: dict, served_version: int) -> dict:
-    """Whether the new model replaces the served one, both scored on the same eval issues by trainer.evaluate."""
-    from trainer.evaluate import gate
-    kind, min_improvement = parse_rule(rule)
-    if new_metrics["data"]["issues_sha1"] != served_metrics["data"]["issues_sha1"]:
-        raise RecordError("the new and the served model were scored on different eval issues")
-    new_rl, served_rl = new_metrics["rouge"]["model"]["rougeL"], served_metrics["rouge"]["model"]["rougeL"]
-    if kind in ("always", "never"):
-        promote, reason = kind == "always", "promote_rule %s" % kind
-    else:
-        g = gate(new_rl, previous_rouge_l=served_rl, min_improvement=min_improvement)
-        promote, reason = g["passed"], "%s vs served version %d" % (g["reasons"][0], served_version)
-    return {"rule": rule, "promote": bool(promote), "reason": reason, "new_rouge_l": round(new_rl, 4),
-            "served_rouge_l": round(served_rl, 4), "served_version": served_version,
-            "n_issues": new_metrics["data"]["n_issues"], "issues_sha1": new_metrics["data"]["issues_sha1"]}
-
-
-def served_to_compare(working_dir: str, model_name: str, run_dir: str):
-    """(version, path) of the version being served now, which a new model must beat; None when nothing is served
-    or the served version is this run's own (a start_step re-run of a run that was already published)."""
-    base = base_path(working_dir, model_name)
-    on_disk = _deploy.versions(base)
-    if not on_disk:
-        return None
-    own = rt.read_json(os.path.join(run_dir, "steps", "serve.json"), {}) or {}
-    if own.get("version") == on_disk[-1] and own.get("base_path") == base:
-        return None
-    return on_disk[-1], os.path.join(base, str(on_disk[-1]))
-
-
-# ----------------------------------------------------------------------------------------- model versions
-def base_path(working_dir: str, model_name: str) -> str:
-    return os.path.join(working_dir, "serving", model_name)
-
-
-def retired_path(working_dir: str, model_name: str) -> str:
-    return base_path(working_dir, model_name) + ".retired"
-
-
-def history_path(working_dir: str, model_name: str) -> str:
-    return base_path(working_dir, model_name) + ".history.jsonl"
-
-
-def log_event(working_dir: str, model_name: str, event: dict) -> None:
-    event = dict(event, time=time.strftime(TIME_FORMAT))
-    path = history_path(working_dir, model_name)
-    text = rt.read_text(path) if rt.exists(path) else ""
-    rt.makedirs(os.path.dirname(path))
-    line = json.dumps(event, sort_keys=True) + "\n"
-    if rt.is_remote(path):
-        import tensorflow as tf
-        with tf.io.gfile.GFile(path, "w") as f:
-            f.write(text + line)
-    else:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
-
-
-def history(working_dir: str, model_name: str) -> list[dict]:
-    path = history_path(working_dir, model_name)
-    if not rt.exists(path):
-        return []
-    events = []
-    for line in rt.read_text(path).splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            pass
-    return events
-
-
-def log_published(working_dir: str, model_name: str, run_dir: str, pub: dict) -> None:
-    """The serve step's history event: which run's model became which version, with its promotion decision."""
-    evaluate = rt.read_json(os.path.join(run_dir, "steps", "evaluate.json"), {}) or {}
-    promotion = evaluate.get("promotion") or {}
-    log_event(working_dir, model_name, {
-        "event": "published", "version": pub["version"], "run_id": os.path.basename(run_dir.rstrip("/")),
-        "run_dir": run_dir, "source": pub["source"],
-        "rouge_l": evaluate.get("rouge", {}).get("model", {}).get("rougeL"),
-        "served_version": promotion.get("served_version"), "served_rouge_l": promotion.get("served_rouge_l"),
-        "rule": promotion.get("rule")})
-
-
-def _move(src: str, dst: str) -> None:
-    rt.makedirs(os.path.dirname(dst))
-    if rt.is_remote(src):
-        import tensorflow as tf
-        tf.io.gfile.rename(src, dst)
-    else:
-        os.replace(src, dst)
-
-
-def rollback(working_dir: str, model_name: str, version: int) -> dict:
-    """Makes `version` the served one: restores it from <model>.retired/ when it was retired, then moves every
-    higher version there (lowest first: the server never loads one in between). Recorded in the history."""
-    base, retired = base_path(working_dir, model_name), retired_path(working_dir, model_name)
-    on_disk, aside = _deploy.versions(base), _deploy.versions(retired)
-    if version not in on_disk and version not in aside:
-        raise RecordError("no version %d of %s (published: %s; retired: %s)"
-                          % (version, model_name, _list(on_disk), _list(aside)))
-    restored = version not in on_disk
-    if restored:
-        _move(os.path.join(retired, str(version)), os.path.join(base, str(version)))
-    newer = [v for v in on_disk if v > version]
-    for v in newer:
-        if rt.exists(os.path.join(retired, str(v))):
-            raise RecordError("cannot retire version %d: %s already exists" % (v, os.path.join(retired, str(v))))
-        _move(os.path.join(base, str(v)), os.path.join(retired, str(v)))
-    event = {"event": "rollback", "version": version, "retired": newer, "restored": restored,
-             "previously_served": on_disk[-1] if on_disk else None}
-    if newer or restored:
-        log_event(working_dir, model_name, event)
-    return event
-
-
-def _list(versions) -> str:
-    return ", ".join(map(str, versions)) or "none"
+# What a records command reports to the user as one line instead of a traceback.
+USER_ERRORS = (RecordError, versions.VersionError, promotion.PromotionError)
 
 
 def version_source(working_dir: str, model_name: str, version: int) -> dict:
     """The published event of a version: its run, source export, scores ({} when unknown). Versions published
     before the history existed are found from the runs' serve records."""
     found = {}
-    for event in history(working_dir, model_name):
+    for event in versions.history(working_dir, model_name):
         if event.get("event") == "published" and event.get("version") == version:
             found = event
     if found:
         return found
-    base = base_path(working_dir, model_name)
-    for path in sorted(glob.glob(os.path.join(working_dir, "*", "steps", "serve.json"))):
-        serve = rt.read_json(path, {}) or {}
+    base = versions.base_path(working_dir, model_name)
+    for path in rundir.step_paths(working_dir, "serve"):
+        serve = files.read_json(path, {}) or {}
         if serve.get("version") == version and serve.get("base_path") == base:
-            run_dir = os.path.dirname(os.path.dirname(path))
-            evaluate = rt.read_json(os.path.join(run_dir, "steps", "evaluate.json"), {}) or {}
+            run_dir = rundir.run_dir_of_step_path(path)
+            evaluate = rundir.read_step(run_dir, "evaluate", {})
             found = {"version": version, "run_id": os.path.basename(run_dir), "run_dir": run_dir,
                      "source": serve.get("source"), "time": serve.get("finished"),
                      "rouge_l": evaluate.get("rouge", {}).get("model", {}).get("rougeL")}
@@ -200,11 +55,11 @@ def version_source(working_dir: str, model_name: str, version: int) -> dict:
 
 def served_now(working_dir: str, model_name: str):
     """(version, REST URL) the local model server of this working dir answers with, or None."""
-    record = _deploy.live_record(working_dir, model_name)
+    record = launch.live_record(working_dir, model_name)
     if not record:
         return None
     try:
-        status = _deploy.http_get_json("%s/v1/models/%s" % (record["rest_url"], model_name), timeout=3)
+        status = launch.http_get_json("%s/v1/models/%s" % (record["rest_url"], model_name), timeout=3)
         versions = [int(s["version"]) for s in status["model_version_status"] if s["state"] == "AVAILABLE"]
         return (versions[0] if versions else None), record["rest_url"]
     except (OSError, ValueError, KeyError):
@@ -214,9 +69,9 @@ def served_now(working_dir: str, model_name: str):
 def models(working_dir: str, model_name: str) -> list[dict]:
     """One row per version ever published (newest first): state serving / published (not served: a higher one
     is) / retired (moved aside by a rollback) / removed (its run failed after publishing)."""
-    on_disk = _deploy.versions(base_path(working_dir, model_name))
-    aside = _deploy.versions(retired_path(working_dir, model_name))
-    events = history(working_dir, model_name)
+    on_disk = versions.versions(versions.base_path(working_dir, model_name))
+    aside = versions.versions(versions.retired_path(working_dir, model_name))
+    events = versions.history(working_dir, model_name)
     numbers = set(on_disk) | set(aside) | {e["version"] for e in events if e.get("event") == "published"}
     rows = []
     for v in sorted(numbers, reverse=True):
@@ -269,15 +124,11 @@ def _parse_time(text):
 
 def load_run(run_dir: str) -> dict:
     """Everything recorded about one local run, in one dict (see the module docstring for the files)."""
-    run = rt.read_json(os.path.join(run_dir, "run.json"), {}) or {}
-    status = rt.read_json(os.path.join(run_dir, "status.json"))
+    run = files.read_json(rundir.run_json(run_dir), {}) or {}
+    status = rundir.read_status(run_dir)
     attempts = run.get("attempts", [])
     last = attempts[-1] if attempts else {}
-    steps = {}
-    for step in STEPS:
-        record = rt.read_json(os.path.join(run_dir, "steps", step + ".json"))
-        if record is not None:
-            steps[step] = record
+    steps = rundir.step_records(run_dir)
     started, finished = last.get("started"), status.get("finished") if status else None
     if status and (_parse_time(finished) or datetime.datetime.min) < (_parse_time(started) or datetime.datetime.min):
         status, finished = None, None  # the status of an earlier attempt: this one is still running
@@ -300,20 +151,20 @@ def load_run(run_dir: str) -> dict:
     return {"run_id": run.get("run_id") or os.path.basename(run_dir.rstrip("/")), "run_dir": run_dir,
             "state": state, "started": started, "finished": finished, "duration_s": duration,
             "parameters": last.get("parameters", {}), "start_step": last.get("start_step"), "attempts": attempts,
-            "step_seconds": {s: r.get("seconds") for s, r in steps.items()}, "steps": steps,
+            "step_seconds": {s: r.get("seconds") for s, r in steps.items()}, rundir.STEPS_KEY: steps,
             "rouge": evaluate.get("rouge", {}), "rouge_l": evaluate.get("rouge", {}).get("model", {}).get("rougeL"),
             "gate": evaluate.get("gate"), "gate_reasons": evaluate.get("gate_reasons", []), "promotion": promotion,
             "exported_step": int(export) if export.isdigit() else None, "version": published, "promoted": promoted,
             "failed_step": (status or {}).get("failed_step"), "error": (status or {}).get("error_message"),
             "rolled_back": (status or {}).get("rolled_back", []),
-            "retrain": rt.read_json(os.path.join(run_dir, "retrain.json"))}
+            "retrain": files.read_json(rundir.retrain_json(run_dir))}
 
 
 def list_runs(working_dir: str) -> list[dict]:
     """Local runs (dirs with a run.json) and submitted ones, oldest first."""
-    runs = [load_run(os.path.dirname(p)) for p in glob.glob(os.path.join(working_dir, "*", "run.json"))]
-    for path in glob.glob(os.path.join(working_dir, "submitted", "*.json")):
-        record = rt.read_json(path)
+    runs = [load_run(run_dir) for run_dir in rundir.run_dirs(working_dir)]
+    for path in glob.glob(os.path.join(working_dir, SUBMITTED_DIR, "*.json")):
+        record = files.read_json(path)
         if record:
             runs.append(dict(record, state="SUBMITTED", started=record.get("submitted"), duration_s=None,
                              rouge_l=None, version=None, promoted="-"))
@@ -346,9 +197,9 @@ def format_runs(runs: list[dict]) -> str:
 def find_run(working_dir: str, run: str) -> dict:
     """A local run by id (or its dir), or a submitted one by its KFP id."""
     for run_dir in (run, os.path.join(working_dir, run)):
-        if os.path.isfile(os.path.join(run_dir, "run.json")):
+        if os.path.isfile(rundir.run_json(run_dir)):
             return load_run(run_dir)
-    submitted = rt.read_json(os.path.join(working_dir, "submitted", os.path.basename(run) + ".json"))
+    submitted = files.read_json(os.path.join(working_dir, SUBMITTED_DIR, os.path.basename(run) + ".json"))
     if submitted:
         return dict(submitted, state="SUBMITTED")
     known = [r["run_id"] for r in list_runs(working_dir)]
@@ -370,7 +221,7 @@ def format_run(r: dict) -> str:
     if r.get("retrain"):
         out.append("  retrained from: %s" % json.dumps(r["retrain"], sort_keys=True))
     out.append("  steps (seconds):")
-    for step, record in r["steps"].items():
+    for step, record in r[rundir.STEPS_KEY].items():
         outputs = {k: v for k, v in record.items() if k.endswith(("_dir", "_path", "version", "url", "log"))}
         out.append("    %-16s %7s  %s" % (step, record.get("seconds", "-"),
                                           ", ".join("%s=%s" % kv for kv in sorted(outputs.items()))))
@@ -402,6 +253,6 @@ def record_submission(working_dir: str, record: dict) -> str:
     if parts.username or parts.password:  # credentials in the URL stay out of the record
         record["host"] = urlunsplit(parts._replace(netloc=parts.hostname + (":%d" % parts.port if parts.port else "")))
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", str(record["run_id"])) or "run"
-    path = os.path.join(working_dir, "submitted", safe + ".json")
-    rt.write_json(path, dict(record, submitted=time.strftime(TIME_FORMAT)))
+    path = os.path.join(working_dir, SUBMITTED_DIR, safe + ".json")
+    files.write_json(path, dict(record, submitted=time.strftime(TIME_FORMAT)))
     return path

@@ -21,11 +21,13 @@ import datetime
 import glob
 import json
 import os
-import re
 import time
 
-from components import _deploy, _runtime as rt
+from components import rundir
+from data import contract, files
 from pipeline import records
+from serving import versions
+from trainer import promotion
 
 CHOSEN = ("data", "checkpoint_dir", "train_steps", "working_dir", "model_name")
 
@@ -54,17 +56,17 @@ def add_arguments(p, pipeline_defaults: dict) -> None:
 def checkpoint_step(model_dir: str) -> int:
     """The step of the newest checkpoint in a T2T model dir, from its 'checkpoint' index file."""
     path = os.path.join(model_dir, "checkpoint")
-    text = rt.read_text(path) if rt.exists(path) else ""
-    found = re.search(r'model_checkpoint_path:\s*"[^"]*?-(\d+)"', text)
-    if not found:
+    text = files.read_text(path) if files.exists(path) else ""
+    step = contract.checkpoint_step(text)
+    if step is None:
         raise RetrainError("no checkpoint in %s (the served model's model dir): cannot continue its training"
                            % model_dir)
-    return int(found.group(1))
+    return step
 
 
 def _check_inputs(paths: list[str]) -> None:
     for path in paths:
-        if not rt.is_remote(path) and not glob.glob(path):
+        if not files.is_remote(path) and not glob.glob(path):
             raise RetrainError("--new_data %s: no such file" % path)
 
 
@@ -76,30 +78,30 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
         raise RetrainError("give --new_data FILE (repeatable) and/or --since YYYY-MM-DD")
     if more_steps < 1:
         raise RetrainError("--more_steps must be at least 1")
-    base = records.base_path(working_dir, model_name)
-    on_disk = _deploy.versions(base)
+    base = versions.base_path(working_dir, model_name)
+    on_disk = versions.versions(base)
     if not on_disk:
         raise RetrainError("nothing is served under %s: run the pipeline first (python -m pipeline run --local "
                            "--working_dir %s), then retrain" % (base, working_dir))
     served = on_disk[-1]
     source = records.version_source(working_dir, model_name, served)
     run_dir = source.get("run_dir")
-    run = rt.read_json(os.path.join(run_dir, "run.json")) if run_dir else None
+    run = files.read_json(rundir.run_json(run_dir)) if run_dir else None
     if not run or not run.get("attempts"):
         raise RetrainError("served version %d of %s has no run record (no published event in %s, no run under %s "
                            "that served it): cannot tell its data, model dir and hyper-parameters"
-                           % (served, model_name, records.history_path(working_dir, model_name), working_dir))
+                           % (served, model_name, versions.history_path(working_dir, model_name), working_dir))
     # data: as the attempt that ran preprocess got it; hyper-parameters: as train recorded them (a start_step
     # re-run records its own, unused, parameters)
     parent = [a for a in run["attempts"] if a.get("start_step") == "preprocess"][-1:] or run["attempts"][-1:]
     parent = parent[0]["parameters"]
-    train = rt.read_json(os.path.join(run_dir, "steps", "train.json"), {}) or {}
+    train = rundir.read_step(run_dir, "train", {})
     parent.update({k: train[k] for k in ("hparams_set", "hparams") if k in train})
-    model_dir = train.get("model_dir") or os.path.join(run_dir, "model")
+    model_dir = train.get("model_dir") or rundir.output_dir(run_dir, "model")
     step = checkpoint_step(model_dir)
     old = [p.strip() for p in (old_data if old_data is not None else parent.get("data", "")).split(",") if p.strip()]
     for path in old:
-        if os.path.isdir(path) and glob.glob(os.path.join(path, "vocab.*")) and new_data:
+        if os.path.isdir(path) and glob.glob(os.path.join(path, contract.VOCAB_GLOB)) and new_data:
             raise RetrainError("the old data %s is a preprocessed data dir, which cannot be merged with new files: "
                                "pass the raw issue files with --old_data" % path)
     _check_inputs(new_data)
@@ -110,7 +112,7 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
             params[key] = parent.get(key, params.get(key, ""))
     params.update(working_dir=working_dir, model_name=model_name, checkpoint_dir=model_dir,
                   train_steps=step + more_steps,
-                  data=",".join(dict.fromkeys(old + [os.path.abspath(p) if not rt.is_remote(p) else p
+                  data=",".join(dict.fromkeys(old + [os.path.abspath(p) if not files.is_remote(p) else p
                                                      for p in new_data])))
     if since:
         try:
@@ -118,7 +120,7 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
         except ValueError:
             raise RetrainError("--since %r: a date YYYY-MM-DD" % since) from None
         params["beam_args"] = (params.get("beam_args", "") + " --since " + since).strip()
-    records.parse_rule(params.get("promote_rule", "at_least_as_good"))
+    promotion.parse_rule(params.get("promote_rule", "at_least_as_good"))
     info = {"served_version": served, "served_run": source.get("run_id"), "served_run_dir": run_dir,
             "served_rouge_l": source.get("rouge_l"), "checkpoint_dir": model_dir, "checkpoint_step": step,
             "more_steps": more_steps, "old_data": old, "new_data": new_data, "since": since}
@@ -126,19 +128,19 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
 
 
 def decision_line(status: dict) -> str:
-    steps = status.get("steps", {})
+    steps = rundir.status_steps(status)
     evaluate, serve = steps.get("evaluate", {}), steps.get("serve", {})
-    promotion = evaluate.get("promotion") or {}
+    decision = evaluate.get("promotion") or {}
     if status.get("state") != "SUCCEEDED":
         return "retrain: the run %s (failed in %s); the served version is unchanged" % (
             status.get("state"), status.get("failed_step") or status.get("failed_task") or "?")
-    if serve and promotion:
-        return "retrain: PROMOTED: version %s now served (%s)" % (serve["version"], promotion["reason"])
+    if serve and decision:
+        return "retrain: PROMOTED: version %s now served (%s)" % (serve["version"], decision["reason"])
     if serve:
         return "retrain: version %s served (nothing was served when it was evaluated)" % serve["version"]
-    if promotion:
-        return "retrain: NOT PROMOTED: version %s keeps serving (%s)" % (promotion["served_version"],
-                                                                        promotion["reason"])
+    if decision:
+        return "retrain: NOT PROMOTED: version %s keeps serving (%s)" % (decision["served_version"],
+                                                                        decision["reason"])
     return "retrain: NOT PROMOTED: the evaluation gate did not pass (%s)" % "; ".join(evaluate.get("gate_reasons",
                                                                                                    []))
 
@@ -150,7 +152,7 @@ def main(args, pipeline_defaults: dict) -> int:
     try:
         params, info = choose(working_dir, args.model_name, args.new_data, args.old_data, args.since,
                               args.more_steps, overrides, pipeline_defaults)
-    except (RetrainError, records.RecordError) as e:
+    except (RetrainError,) + records.USER_ERRORS as e:
         print("retrain: %s" % e)
         return 2
     params["run_id"] = params.get("run_id") or time.strftime("gh-summ-%Y%m%d-%H%M%S")
@@ -159,7 +161,7 @@ def main(args, pipeline_defaults: dict) -> int:
     print("retrain: parameters %s" % json.dumps(params, sort_keys=True))
     if args.dry_run:
         return 0
-    rt.write_json(os.path.join(working_dir, params["run_id"], "retrain.json"), info)
+    files.write_json(rundir.retrain_json(rundir.run_dir_for(working_dir, params["run_id"])), info)
     status = local.run(params, train_retries=args.train_retries)
     print(local.summary(status, working_dir))
     print(decision_line(status))

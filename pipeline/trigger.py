@@ -50,7 +50,9 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from components import rundir
+from data.project import REPO
+
 OWNED = ("data", "run_id", "start_step", "working_dir")  # set by the watcher, never by a trigger
 BOOL_PARAMS = ("deploy_webapp", "run_load_test")
 RUN_PREFIX = "gh-summ-trigger-"
@@ -163,11 +165,11 @@ class LocalLauncher:
                 *_flags(params)]
 
     def run_dir(self, run_id: str) -> str:
-        return os.path.join(self.working_dir, run_id)
+        return rundir.run_dir_for(self.working_dir, run_id)
 
     def state(self, run_id: str, returncode=None) -> str:
         try:
-            with open(os.path.join(self.run_dir(run_id), "status.json"), encoding="utf-8") as f:
+            with open(rundir.status_json(self.run_dir(run_id)), encoding="utf-8") as f:
                 return json.load(f).get("state") or "UNKNOWN"
         except (OSError, ValueError):
             if returncode is not None:
@@ -204,7 +206,7 @@ class KfpLauncher:
         if self._package is None:
             import tempfile
 
-            from pipeline.__main__ import compile_pipeline
+            from pipeline.gh_summ import compile_pipeline
             self._package = compile_pipeline(os.path.join(tempfile.mkdtemp(prefix="ghsumm-trigger-"), "gh_summ.yaml"))
         return self._package
 

@@ -82,7 +82,7 @@ def _pipeline_package() -> str:
     if os.environ.get("GHSUMM_PIPELINE_PACKAGE"):
         return os.environ["GHSUMM_PIPELINE_PACKAGE"]
     if _package is None:
-        from pipeline.__main__ import compile_pipeline
+        from pipeline.gh_summ import compile_pipeline
         _package = compile_pipeline(os.path.join(tempfile.mkdtemp(prefix="ghsumm-fn-"), "gh_summ.yaml"))
     return _package
 
@@ -112,7 +112,7 @@ def on_object_finalized(cloud_event) -> dict:
     from google.api_core import exceptions
 
     from pipeline import submit
-    from pipeline.__main__ import pipeline_parameters
+    from pipeline.gh_summ import parameters as pipeline_parameters
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"kfp\.client\..*")
 
     data = _event_data(cloud_event)

@@ -21,7 +21,7 @@ import time
 
 import requests
 
-from data import contract
+from data import contract, files
 from data.titles import finish_title, truecase
 
 DEFAULT_MAX_INPUT_IDS = 512
@@ -99,25 +99,20 @@ _VOCAB = contract.VOCAB_FILE_PATTERN
 
 def find_vocab(model_base_path: str) -> str | None:
     """assets.extra/vocab.*.subwords of the newest numbered version under model_base_path that has one."""
-    if "://" in model_base_path:
-        import tensorflow as tf
-        listdir, isdir, join = tf.io.gfile.listdir, tf.io.gfile.isdir, lambda *p: "/".join(x.rstrip("/") for x in p)
-    else:
-        listdir, isdir, join = os.listdir, os.path.isdir, os.path.join
+    from serving import versions
     try:
-        names = [d.rstrip("/") for d in listdir(model_base_path)]
-        versions = sorted((int(d) for d in names if d.isdigit()), reverse=True)
-    except (OSError, ValueError):
+        numbers = versions.versions(model_base_path)
+    except OSError:
         return None
-    for v in versions:
-        extra = join(model_base_path, str(v), contract.ASSETS_EXTRA)
+    for v in reversed(numbers):
+        extra = os.path.join(model_base_path, str(v), contract.ASSETS_EXTRA)
         try:
-            names = listdir(extra) if isdir(extra) else []
+            names = files.listdir(extra)
         except OSError:
             continue
         for name in sorted(names):
-            if _VOCAB.match(name.rstrip("/")):
-                return join(extra, name.rstrip("/"))
+            if _VOCAB.match(name):
+                return os.path.join(extra, name)
     return None
 
 

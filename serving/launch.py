@@ -1,8 +1,16 @@
-"""Start serving/model_server.py as a child process on free ports and wait until it serves (the local serve
-step, tests and benchmarks use it).
+"""The project's local processes, the one owner of starting, finding and stopping them.
 
-    with ServerProcess(base_path, model_name="ghsumm", log_path="server.log") as server:
-        server.rest_url, server.grpc_address   # http://127.0.0.1:PORT, 127.0.0.1:PORT
+- ServerProcess: serving/model_server.py as a child process on free ports, waited for until it serves (tests and
+  benchmarks use it):
+
+      with ServerProcess(base_path, model_name="ghsumm", log_path="server.log") as server:
+          server.rest_url, server.grpc_address   # http://127.0.0.1:PORT, 127.0.0.1:PORT
+
+- detached processes that outlive the pipeline (the serve step's model server, the web app): start_detached, and
+  their records <working dir>/serving/<name>.process.json ({pid, create_time, command, urls, log, ...}), which
+  live_record finds and stop_recorded stops. A record names a process by pid AND identity (its start time and
+  command line, read with psutil): a record left over after a reboot whose pid now belongs to another process is
+  not that process, and is never signalled.
 """
 from __future__ import annotations
 
@@ -16,7 +24,13 @@ import time
 import urllib.error
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import psutil
+
+from data import files, project
+from serving import versions
+
+PROCESS_SUFFIX = ".process.json"  # <working dir>/serving/<name>.process.json
+from data.project import REPO
 
 
 def free_port() -> int:
@@ -48,7 +62,7 @@ class ServerProcess:
             return json.load(r)
 
     def start(self) -> "ServerProcess":
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [REPO, os.environ.get("PYTHONPATH", "")] if p))
+        env = project.child_env()
         self._log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
         deadline = time.time() + self.ready_timeout
@@ -83,3 +97,131 @@ class ServerProcess:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# ------------------------------------------------------------------------------------- detached processes
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def pick_port(preferred: int) -> int:
+    return preferred if port_free(preferred) else free_port()
+
+
+def alive(pid) -> bool:
+    """The pid runs (a zombie, an exited child not yet reaped, does not)."""
+    try:
+        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, TypeError, ValueError):
+        return False
+
+
+def identity(pid: int) -> dict:
+    """What names a process beyond its pid: its start time and command line."""
+    proc = psutil.Process(pid)
+    return {"pid": pid, "create_time": proc.create_time(), "cmdline": proc.cmdline()}
+
+
+def is_same_process(record: dict) -> bool:
+    """The record's pid is alive AND is the process the record was written for: same start time and command
+    line (a record without them, from an older version, is trusted by command line when it has one)."""
+    pid = record.get("pid") if record else None
+    if not alive(pid):
+        return False
+    try:
+        proc = psutil.Process(int(pid))
+        if record.get("create_time") is not None and abs(proc.create_time() - record["create_time"]) > 0.01:
+            return False
+        if record.get("command") and proc.cmdline() != [str(c) for c in record["command"]]:
+            return False
+    except psutil.Error:
+        return False
+    return True
+
+
+def start_detached(cmd: list[str], log_path: str, env: dict) -> dict:
+    """Starts cmd in its own session (it outlives the task, the pipeline and a Ctrl-C of the caller); its output
+    goes to log_path. Returns its identity record: pid, create_time, command."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        create_time = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        create_time = None
+    return {"pid": proc.pid, "create_time": create_time, "command": [str(c) for c in cmd]}
+
+
+def http_get_json(url: str, timeout: float = 5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.load(r)
+
+
+def tail(path: str, n: int = 4000) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
+
+
+def wait_until(check, pid: int, timeout: float, what: str, log_path: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not alive(pid):
+            raise RuntimeError("%s exited; log %s:\n%s" % (what, log_path, tail(log_path)))
+        try:
+            result = check()
+            if result:
+                return result
+        except (OSError, urllib.error.URLError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("%s not ready after %.0f s; log %s:\n%s" % (what, timeout, log_path, tail(log_path)))
+
+
+def stop_recorded(record: dict, timeout: float = 20) -> bool:
+    """SIGTERM the recorded process (its session), then SIGKILL after timeout; True when it was running. Only
+    when it is still the recorded process (is_same_process): a reused pid is left alone."""
+    if not is_same_process(record):
+        return False
+    pid = int(record["pid"])
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while time.time() < deadline and alive(pid):
+        time.sleep(0.2)
+    if alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return True
+
+
+def process_record_path(working_dir: str, name: str) -> str:
+    return os.path.join(versions.serving_dir(working_dir), name + PROCESS_SUFFIX)
+
+
+def write_record(working_dir: str, name: str, record: dict) -> None:
+    files.write_json(process_record_path(working_dir, name), record)
+
+
+def live_record(working_dir: str, name: str):
+    """The process record of `name` in this working dir when that process still runs; else None."""
+    record = files.read_json(process_record_path(working_dir, name))
+    return record if record and is_same_process(record) else None
+
+
+def recorded_names(working_dir: str) -> list[str]:
+    """Names with a process record in this working dir."""
+    return sorted(n[: -len(PROCESS_SUFFIX)] for n in files.listdir(versions.serving_dir(working_dir))
+                  if n.endswith(PROCESS_SUFFIX))

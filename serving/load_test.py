@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 
-from serving import tiny_model
+from data.project import SAMPLE_CSV
 from serving.client import Codec, find_vocab, rest_predict_body
 
 LOCUSTFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locustfile.py")
@@ -49,7 +49,7 @@ def summary(out_dir: str) -> dict:
 
 
 def run(host: str, vocab: str, out_dir: str, users: int = 4, run_time: str = "20s", model_name: str = "ghsumm",
-        issues_csv: str = tiny_model.SAMPLE_CSV, issues: int = 200) -> dict:
+        issues_csv: str = SAMPLE_CSV, issues: int = 200) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     requests_path = os.path.join(out_dir, "requests.jsonl")
     n = write_requests(requests_path, vocab, issues_csv, issues)
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     p.add_argument("--users", type=int, default=4)
     p.add_argument("--run_time", default="20s", help="Locust duration, e.g. 20s, 2m")
     p.add_argument("--model_name", default="ghsumm")
-    p.add_argument("--issues_csv", default=tiny_model.SAMPLE_CSV, help="Kaggle-format CSV of issues to send")
+    p.add_argument("--issues_csv", default=SAMPLE_CSV, help="Kaggle-format CSV of issues to send")
     p.add_argument("--issues", type=int, default=200, help="how many issue bodies to cycle through")
     a = p.parse_args(argv)
     server = None

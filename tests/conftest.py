@@ -112,7 +112,7 @@ def preprocessed_sample(tmp_path_factory) -> Path:
 def tiny_saved_model(preprocessed_sample, tmp_path_factory) -> Path:
     """The SavedModel version directory (<base path>/5/, with assets.extra/ holding the vocabulary and model
     card) of a 5-step tiny transformer trained on preprocessed_sample (whose vocabulary it uses)."""
-    from serving.tiny_model import train_and_export
+    from benchmarks.tiny_model import train_and_export
     return Path(train_and_export(str(preprocessed_sample), str(tmp_path_factory.mktemp("tiny_saved_model"))))
 
 
@@ -125,7 +125,7 @@ def tiny_saved_model(preprocessed_sample, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_title_model(tiny_saved_model, preprocessed_sample):
     """(export dir of the SavedModel, vocabulary path), as strings."""
-    from serving.tiny_model import VOCAB_NAME
+    from benchmarks.tiny_model import VOCAB_NAME
     vocab = preprocessed_sample / VOCAB_NAME
     assert vocab.exists(), vocab
     return str(tiny_saved_model), str(vocab)
@@ -159,7 +159,7 @@ def webapp_model_server(tiny_saved_model, tmp_path_factory):
     """A running model server (REST and gRPC) serving the tiny model as version 5 of base_path; yields
     (ServerProcess, base_path)."""
     from serving.launch import ServerProcess
-    from serving.tiny_model import publish_version
+    from benchmarks.tiny_model import publish_version
     root = tmp_path_factory.mktemp("webapp_models")
     base = root / "ghsumm"
     publish_version(str(tiny_saved_model), str(base), 5)

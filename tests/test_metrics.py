@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import k8s as serving_k8s
-from serving import tiny_model
+from benchmarks import tiny_model
 from serving.client import Codec
 from serving.launch import ServerProcess, free_port
 from webapp import create_app

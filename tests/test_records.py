@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from components import _deploy
 from pipeline import records, retrain
+from serving import versions
+from trainer import promotion
 from tests.conftest import REPO
 
 
@@ -26,17 +27,17 @@ def metrics(rouge_l, sha1="abc", n=10):
     ("never", 30.0, 0.0, False),
 ])
 def test_promotion_rule(rule, new, served, promote):
-    d = records.decide(rule, metrics(new), metrics(served), 5)
+    d = promotion.decide(rule, metrics(new), metrics(served), 5)
     assert d["promote"] is promote
     assert (d["new_rouge_l"], d["served_rouge_l"], d["served_version"], d["rule"]) == (new, served, 5, rule)
 
 
 def test_bad_rules_and_different_issues_are_refused():
     for rule in ("sometimes", "min_improvement:x", ""):
-        with pytest.raises(records.RecordError, match="promote_rule"):
-            records.parse_rule(rule)
-    with pytest.raises(records.RecordError, match="different eval issues"):
-        records.decide("always", metrics(1, "a"), metrics(1, "b"), 5)
+        with pytest.raises(promotion.PromotionError, match="promote_rule"):
+            promotion.parse_rule(rule)
+    with pytest.raises(promotion.PromotionError, match="different eval issues"):
+        promotion.decide("always", metrics(1, "a"), metrics(1, "b"), 5)
 
 
 def _version(base, v):
@@ -48,21 +49,21 @@ def test_rollback_retires_newer_versions_and_numbers_are_never_reused(tmp_path):
     base = tmp_path / "serving" / "ghsumm"
     for v in (5, 8, 12):
         _version(base, v)
-    event = records.rollback(str(tmp_path), "ghsumm", 5)
+    event = versions.rollback(str(tmp_path), "ghsumm", 5)
     assert event["retired"] == [8, 12] and not event["restored"]
-    assert _deploy.versions(str(base)) == [5]
-    assert _deploy.versions(str(base) + ".retired") == [8, 12]
+    assert versions.versions(str(base)) == [5]
+    assert versions.versions(str(base) + ".retired") == [8, 12]
     assert (tmp_path / "serving" / "ghsumm.retired" / "12" / "saved_model.pb").read_text() == "v12"
     # a retired version comes back
-    event = records.rollback(str(tmp_path), "ghsumm", 8)
-    assert event["restored"] and event["retired"] == [] and _deploy.versions(str(base)) == [5, 8]
-    assert [e["event"] for e in records.history(str(tmp_path), "ghsumm")] == ["rollback", "rollback"]
-    with pytest.raises(records.RecordError, match="no version 7"):
-        records.rollback(str(tmp_path), "ghsumm", 7)
+    event = versions.rollback(str(tmp_path), "ghsumm", 8)
+    assert event["restored"] and event["retired"] == [] and versions.versions(str(base)) == [5, 8]
+    assert [e["event"] for e in versions.history(str(tmp_path), "ghsumm")] == ["rollback", "rollback"]
+    with pytest.raises(versions.VersionError, match="no version 7"):
+        versions.rollback(str(tmp_path), "ghsumm", 7)
     # a new export of step 10 is published above the retired 12
     export = tmp_path / "run" / "export"
     _version(export, 10)
-    pub = _deploy.publish(str(export), str(base), str(tmp_path / "run"))
+    pub = versions.publish(str(export), str(base))
     assert pub["version"] == 13
     rows = {r["version"]: r["state"] for r in records.models(str(tmp_path), "ghsumm")}
     assert rows == {13: "serving", 8: "published", 5: "published", 12: "retired"}
@@ -83,7 +84,7 @@ def fake_served_run(working_dir, step=5, data="/d/old.csv"):
                                                               "hparams_set": "transformer_ghsumm_tiny",
                                                               "hparams": "batch_size=256"}))
     _version(working_dir / "serving" / "ghsumm", step)
-    records.log_event(str(working_dir), "ghsumm", {"event": "published", "version": step, "run_id": "gh-summ-base",
+    versions.log_event(str(working_dir), "ghsumm", {"event": "published", "version": step, "run_id": "gh-summ-base",
                                                    "run_dir": str(run_dir), "rouge_l": 3.5})
     return run_dir
 

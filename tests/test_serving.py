@@ -15,7 +15,8 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from serving import k8s, load_test, tiny_model
+from benchmarks import tiny_model
+from serving import k8s, load_test
 from data.contract import EOS_ID
 from serving.client import Codec, ModelNotFound, ServerDown, TitleClient
 from serving.launch import ServerProcess

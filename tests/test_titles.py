@@ -44,7 +44,7 @@ def test_truecase_takes_each_words_case_from_the_issue():
 
 def test_served_titles_are_finished(preprocessed_sample):
     from tensor2tensor.data_generators import text_encoder
-    from serving.tiny_model import VOCAB_NAME
+    from benchmarks.tiny_model import VOCAB_NAME
     encoder = text_encoder.SubwordTextEncoder(str(preprocessed_sample / VOCAB_NAME))
     ids = encoder.encode("the build fails with") + [1, 0, 0]
     assert ids_to_title(encoder, ids) == "the build fails"

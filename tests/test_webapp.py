@@ -504,7 +504,7 @@ def test_the_model_card_tells_how_many_subwords_the_model_reads(tmp_path):
     truthfully: the web app cuts at 64 + EOS, not at GHSUMM_MAX_INPUT_IDS."""
     import json as _json
     import sys as _sys
-    from webapp.model import model_input_limit
+    from webapp.title_service import model_input_limit
     extra = tmp_path / "assets.extra"
     extra.mkdir()
     vocab = extra / "vocab.github_issue_summarization.8192.subwords"

@@ -175,11 +175,12 @@ def find_saved_model(path: str) -> str:
         raise InputError("SavedModel not found: %s is not a directory" % path)
     if is_saved_model(path):
         return path
-    versions = [n for n in os.listdir(path) if n.isdigit() and is_saved_model(os.path.join(path, n))]
-    if not versions:
+    from serving import versions
+    found = [v for v in versions.versions(path) if is_saved_model(os.path.join(path, str(v)))]
+    if not found:
         raise InputError("no SavedModel in %s (neither saved_model.pb(txt) there nor a numbered version "
                          "directory holding one)" % path)
-    return os.path.join(path, max(versions, key=int))
+    return os.path.join(path, str(found[-1]))
 
 
 def load_saved_model(version_dir: str):

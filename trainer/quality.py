@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 
+from data import contract
 from data.project import REPO, run_logged, t2t_python  # noqa: F401  (run_logged: trainer.warm_start uses it)
 
 DEFAULT_CHECKPOINT = os.path.join(REPO, "data", "warm_start")
@@ -29,7 +30,7 @@ DEFAULT_NLBSE = os.path.join(os.path.dirname(REPO), "shared", "data", "nlbse24",
 
 
 def vocabulary(checkpoint_dir: str) -> str:
-    names = sorted(n for n in os.listdir(checkpoint_dir) if n.startswith("vocab.") and n.endswith(".subwords"))
+    names = sorted(n for n in os.listdir(checkpoint_dir) if contract.VOCAB_FILE_PATTERN.match(n))
     if not names:
         raise FileNotFoundError("%s has no vocab.*.subwords beside its checkpoint" % checkpoint_dir)
     return os.path.join(checkpoint_dir, names[0])

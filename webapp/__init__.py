@@ -52,7 +52,7 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp import webhook
     from webapp.issues import IssueSource
     from webapp.metrics import WebMetrics
-    from webapp.model import TitleService
+    from webapp.title_service import TitleService
     from webapp.suggestions import Suggester
     from webapp.webhook_state import WebhookState
 

@@ -38,9 +38,11 @@ import dataclasses
 import os
 import urllib.parse
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from data.project import REPO
+from serving import versions
+
 DEFAULT_ISSUES = os.path.join(REPO, "data", "sample", "github_issues.csv")
-DEFAULT_MODEL_BASE_PATH = os.path.join(REPO, "work", "serving", "ghsumm")
+DEFAULT_MODEL_BASE_PATH = versions.base_path(os.path.join(REPO, "work"), "ghsumm")
 DEFAULT_WEBHOOK_DIR = os.path.join(REPO, "work", "webhook")
 DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
 WEBHOOK_MODES = ("dry-run", "comment")

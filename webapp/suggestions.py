@@ -18,7 +18,7 @@ The worker (one thread per web process; jobs are shared through webapp/webhook_s
 any job, and a restart continues where the last process stopped):
   - first the accepted issue is appended to the retraining file (GHSUMM_WEBHOOK_ISSUES) in the GitHub REST
     shape, as the webhook received it (issues without a body are not: the readers would reject them);
-  - then a title from the served model (webapp/model.py's TitleService). A model server that is down, has no
+  - then a title from the served model (webapp/title_service.py's TitleService). A model server that is down, has no
     such model or no vocabulary (the page's 503s) is logged as waiting_for_model in the decision log (once per
     job) and the job is retried later: after GHSUMM_WEBHOOK_RETRY_S, doubling, at most every MAX_RETRY_S, without
     end, so the issue gets its suggestion once the model is back. Other model failures are retried

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import tempfile
 
 from data import contract, project
-from data.project import REPO, t2t_python  # noqa: F401  (benchmarks use tiny_model.t2t_python)
+from serving import versions
+from data.project import REPO, SAMPLE_CSV, t2t_python  # noqa: F401  (benchmarks use them through this module)
 
-SAMPLE_CSV = os.path.join(REPO, "data", "sample", "github_issues.csv")
 VOCAB_NAME = contract.VOCAB_FILENAME  # the fixture's data dir holds the default-size vocabulary
 PROBLEM = contract.PROBLEM_NAME
 SEED = 1  # the same initialization every build: a test that fails on its junk titles fails again when rerun
@@ -81,13 +80,7 @@ def model_for_benchmark(work_dir: str, label: str) -> tuple[str, str, str]:
 
 def publish_version(export_dir: str, base_path: str, version: int) -> str:
     """Copy a SavedModel to base_path/<version>/ atomically (copy beside it, then rename), as a server expects."""
-    os.makedirs(base_path, exist_ok=True)
-    final = os.path.join(base_path, str(version))
-    tmp = os.path.join(base_path, ".tmp-%d" % version)
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(export_dir, tmp)
-    os.rename(tmp, final)
-    return final
+    return versions.copy_in(export_dir, base_path, version)
 
 
 def sample_bodies(start: int = 1000, count: int = 40) -> list[str]:

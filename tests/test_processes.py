@@ -1,0 +1,38 @@
+"""serving/launch.py's process records: a record names a process by pid, start time and command line, so a record
+left over after a reboot, whose pid now belongs to another process, is never signalled. Seconds."""
+import subprocess
+import sys
+import time
+
+import psutil
+
+from serving import launch
+
+
+def test_a_stale_record_whose_pid_belongs_to_another_process_is_not_signalled(tmp_path):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # the record of a model server that ran with this pid before a reboot: another start time and command
+        stale = {"pid": other.pid, "create_time": psutil.Process(other.pid).create_time() - 3600,
+                 "command": [sys.executable, "-m", "serving.model_server", "--model_name", "ghsumm"],
+                 "rest_url": "http://127.0.0.1:8501"}
+        launch.write_record(str(tmp_path), "ghsumm", stale)
+        assert launch.live_record(str(tmp_path), "ghsumm") is None
+        assert launch.stop_recorded(stale) is False
+        # the same pid and start time but another command line (an older record without create_time too)
+        assert launch.stop_recorded(dict(stale, create_time=None)) is False
+        time.sleep(0.3)
+        assert other.poll() is None, "the unrelated process was signalled"
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_the_recorded_process_itself_is_stopped(tmp_path):
+    log = tmp_path / "sleeper.log"
+    record = launch.start_detached([sys.executable, "-c", "import time; time.sleep(60)"], str(log), env=None)
+    launch.write_record(str(tmp_path), "sleeper", record)
+    assert launch.live_record(str(tmp_path), "sleeper")["pid"] == record["pid"]
+    assert launch.stop_recorded(record, timeout=10) is True
+    assert not launch.alive(record["pid"])
+    assert launch.live_record(str(tmp_path), "sleeper") is None
