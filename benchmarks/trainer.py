@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 from benchmarks import tiny_model
+from data import contract
 from trainer import evaluate
 
 REPO = tiny_model.REPO
@@ -170,7 +171,7 @@ def benchmark_shipped_set(work: str) -> tuple[str, dict] | None:
     """Item 5 of the module doc: (hparams set, name -> training figures), or None without a warm start."""
     import json
     from data import preprocess
-    card_path = os.path.join(WARM_START, "ghsumm_model.json")
+    card_path = os.path.join(WARM_START, contract.MODEL_CARD_FILE)
     if not os.path.isfile(card_path):
         return None
     with open(card_path) as f:

@@ -30,8 +30,9 @@ import re
 import shutil
 import sys
 
-from trainer import quality
+from data import contract
 from data.project import REPO, t2t_python
+from trainer import quality
 
 _run = functools.partial(quality.run_logged, tag="warm_start")
 
@@ -68,7 +69,7 @@ def oversample_issues(issues_dir: str, data_dir: str) -> None:
     """A second copy of the issue sources' train shards in the training data dir (T2T reads every
     github_issue_summarization-train* file): pull requests and commits are three quarters of the pairs, and
     without it the model wrote change titles ("add X", "remove unused") for issues (dev set, step 1500)."""
-    for path in sorted(glob.glob(os.path.join(issues_dir, "github_issue_summarization-train-*"))):
+    for path in sorted(glob.glob(os.path.join(issues_dir, contract.split_prefix("train") + "-*"))):
         target = os.path.join(data_dir, os.path.basename(path).replace("-train-", "-train-issues-"))
         if not os.path.exists(target):
             shutil.copy(path, target)
@@ -90,7 +91,7 @@ def _one_checkpoint_dir(model_dir: str, step: int, out: str) -> str:
     """A directory holding only checkpoint `step` of model_dir (with its vocabulary and run file)."""
     os.makedirs(out, exist_ok=True)
     for name in os.listdir(model_dir):
-        if name.startswith(f"model.ckpt-{step}.") or name.startswith("vocab.") or name == "ghsumm_model.json":
+        if name.startswith(f"model.ckpt-{step}.") or name.startswith("vocab.") or name == contract.MODEL_CARD_FILE:
             shutil.copy(os.path.join(model_dir, name), out)
     with open(os.path.join(out, "checkpoint"), "w") as f:
         f.write(f'model_checkpoint_path: "model.ckpt-{step}"\n')
