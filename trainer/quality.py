@@ -22,7 +22,7 @@ import os
 import sys
 
 from data import contract
-from data.project import REPO, run_logged, t2t_python  # noqa: F401  (run_logged: trainer.warm_start uses it)
+from data.project import REPO, run_logged, t2t_python
 
 DEFAULT_CHECKPOINT = os.path.join(REPO, "data", "warm_start")
 DEFAULT_SAMPLE = os.path.join(REPO, "data", "sample", "github_issues.csv")

@@ -31,10 +31,10 @@ import shutil
 import sys
 
 from data import contract
-from data.project import REPO, t2t_python
+from data.project import REPO, run_logged, t2t_python
 from trainer import quality
 
-_run = functools.partial(quality.run_logged, tag="warm_start")
+_run = functools.partial(run_logged, tag="warm_start")
 
 ISSUE_SOURCES = ("kubeflow_gh_issues_samples/*.csv", "hf_datasets_issues_kardwalker/datasets-issues.zip",
                  "nlbse24/issues_train.csv", "jira_storypoint_choetkiertikul/*.csv", "gitbugs_jira_bugzilla/*.csv")
