@@ -82,15 +82,24 @@ def ids_to_title(encoder, ids) -> str:
 _LOOP = re.compile(r"(\S{2,}?)\1{2,}")  # a piece of 2+ characters three or more times back to back
 
 
+MAX_LOOP_WORDS = 4  # the longest run of words collapsed when it repeats back to back
+
+
 def tidy_title(text: str) -> str:
-    """Collapses a word repeated back to back ("a user user user" -> "a user") and a piece repeated inside a word
+    """Collapses words repeated back to back ("a user user user" -> "a user"; "disk fill via disk fill via" ->
+    "disk fill via", runs of up to MAX_LOOP_WORDS words) and a piece repeated inside a word
     ("go/analysis/analysis/analysis/" -> "go/analysis/"): T2T's beam search has no repetition penalty, and a small
     model loops. (data.titles.finish_title then drops a dangling end.)"""
     text = _LOOP.sub(lambda m: m.group(1) if any(c.isalpha() for c in m.group(1)) else m.group(0), text)
-    words = []
+    words: list = []
+    keys: list = []  # the words without the quotes and brackets around them, as compared
     for word in text.split():
-        if not words or word != words[-1]:
-            words.append(word)
+        words.append(word)
+        keys.append(word.strip("\"'`()[]{}"))
+        for n in range(1, MAX_LOOP_WORDS + 1):
+            if len(keys) >= 2 * n and keys[-n:] == keys[-2 * n:-n]:
+                del words[-n:], keys[-n:]
+                break
     return " ".join(words)
 
 

@@ -52,6 +52,8 @@ def test_served_titles_are_finished(preprocessed_sample):
 
 @pytest.mark.parametrize("looped, tidy", [
     ("a user user user", "a user"),
+    ('render "disk fill via disk fill via disk fill via logging"', 'render "disk fill via logging"'),
+    ("add foo to foo bar to bar", "add foo to foo bar to bar"),  # not back to back: kept
     ("go/analysis/analysis/analysis/analysis/passes", "go/analysis/passes"),
     ("use highghghghghghscores", "use highscores"),
     ("timeout after 1000000 ms", "timeout after 1000000 ms"),  # numbers are not loops
