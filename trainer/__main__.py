@@ -4,7 +4,7 @@
     python -m trainer train  --data_dir DATA --model_dir DIR --train_steps TOTAL [--hparams_set S] [--hparams H]
                              [--gpus N] [--save_checkpoints_steps 100] [--random_seed N]
     python -m trainer slim_checkpoint --model_dir DIR --out DIR2     the newest checkpoint without optimizer slots
-    python -m trainer export --model_dir DIR --model_base_path BASE [--beam_size 4] [--alpha 0.6]
+    python -m trainer export --model_dir DIR --model_base_path BASE [--beam_size 4] [--alpha A]
 
 Evaluation runs in the app environment: python -m trainer.evaluate --help.
 Exit status 2 with a one-line message for bad input (missing data, incompatible checkpoint).
@@ -52,7 +52,8 @@ def parse_args(argv):
     p.add_argument("--model_dir", required=True)
     p.add_argument("--model_base_path", required=True)
     p.add_argument("--beam_size", type=int, default=4)
-    p.add_argument("--alpha", type=float, default=0.6)
+    p.add_argument("--alpha", type=float, default=None,
+                   help="length penalty of the beam search (default: the hparams set's, 0.6 unless it says)")
     return parser.parse_args(argv)
 
 

@@ -51,8 +51,9 @@ def _publish(tmp_dir: str, final_dir: str) -> None:
     tf.io.gfile.rmtree(tmp_dir)
 
 
-def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: float = 0.6) -> str:
-    """Exports the newest checkpoint; returns the version directory."""
+def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: float | None = None) -> str:
+    """Exports the newest checkpoint; returns the version directory. alpha: the beam search's length penalty,
+    by default the one the hyper-parameter set decodes with (trainer.hparams.decode_alpha)."""
     from tensor2tensor.utils import decoding, registry, trainer_lib
     ckpt = checkpoint.newest_checkpoint(model_dir)
     if not ckpt:
@@ -71,6 +72,7 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     hp = trainer_lib.create_hparams(run["hparams_set"], run.get("hparams", ""), data_dir=model_dir,
                                     problem_name=PROBLEM_NAME)
     model = trainer.hparams.model_name(hp)
+    alpha = trainer.hparams.decode_alpha(hp) if alpha is None else alpha
     decode_hp = decoding.decode_hparams(f"beam_size={beam_size},alpha={alpha},extra_length={EXTRA_LENGTH}")
     run_config = trainer_lib.create_run_config(model_name=model, model_dir=model_dir, num_gpus=0)
     estimator = trainer_lib.create_estimator(model, hp, run_config, decode_hparams=decode_hp)

@@ -22,6 +22,8 @@ DEFAULT_HPARAMS_SET = "transformer_ghsumm_tiny"
 DEFAULT_MODEL = "transformer"
 MODEL_HPARAM = "ghsumm_model"  # a set that trains another registered T2T model than DEFAULT_MODEL names it here
 TITLE_TARGET_HPARAM = "ghsumm_title_target"  # what the set learns to write: the titles (default) or "extract"
+DECODE_ALPHA_HPARAM = "ghsumm_decode_alpha"  # the beam search's length penalty its exports decode with
+DEFAULT_DECODE_ALPHA = 0.6  # T2T's default
 GPU_HPARAMS_SETS = ("transformer_prepend", "transformer_base")
 
 
@@ -34,6 +36,11 @@ def title_target(hparams) -> str:
     """What the set's train targets are (`data.preprocess --title_target`): "title", or "extract" (the body span
     that best matches the title)."""
     return hparams.get(TITLE_TARGET_HPARAM) or "title"
+
+
+def decode_alpha(hparams) -> float:
+    """The length penalty (T2T's alpha) the set's exports decode with: DEFAULT_DECODE_ALPHA unless it says."""
+    return float(hparams.get(DECODE_ALPHA_HPARAM) or DEFAULT_DECODE_ALPHA)
 
 
 @registry.register_hparams
