@@ -3,6 +3,8 @@
     .venv/app/bin/python -m trainer.warm_start [--shared ../shared/data] [--work work/warm_start]
         [--steps 20000] [--every 1000] [--out data/warm_start]
     .venv/app/bin/python -m trainer.warm_start --score_only      # score the checkpoints written so far
+    .venv/app/bin/python -m trainer.warm_start --continue_from data/warm_start --steps 20000 --work work/ws3
+                                                                 # train the shipped model further
 
 The recipe (data/warm_start/README.md says why, and what did not work):
   1. data: every issue-shaped source in --shared (GitHub issues of the Kaggle dump, huggingface/datasets issues
@@ -44,15 +46,17 @@ HPARAMS_SET = "transformer_ghsumm_write"
 MAX_MOST_COMMON_SHARE = quality.MAX_MOST_COMMON_SHARE
 
 
-def prepare_data(shared: str, work: str) -> dict:
-    """The training set (real titles, a new vocabulary, issues twice) and the dev set encoded with its
-    vocabulary."""
+def prepare_data(shared: str, work: str, vocab_file: str | None = None) -> dict:
+    """The training set (real titles, issues twice) and the dev set encoded with its vocabulary: a new one, or
+    vocab_file (the vocabulary of the checkpoint a run continues)."""
     data_dir, dev_dir = os.path.join(work, "data_all"), os.path.join(work, "data_dev")
     issues_dir = os.path.join(work, "data_issues")
     if not os.path.exists(os.path.join(data_dir, "stats.json")):
         inputs = [a for s in ISSUE_SOURCES + CHANGE_SOURCES for a in ("--input", os.path.join(shared, s))]
-        _run([sys.executable, "-m", "data.preprocess", "--output_dir", data_dir, "--workers", "2"] + inputs,
-             os.path.join(work, "preprocess_all.log"), "preprocess all sources (new vocabulary)")
+        vocab_flags = ["--vocab_file", vocab_file] if vocab_file else []
+        _run([sys.executable, "-m", "data.preprocess", "--output_dir", data_dir, "--workers", "2"] + vocab_flags
+             + inputs, os.path.join(work, "preprocess_all.log"),
+             "preprocess all sources (%s)" % ("vocabulary %s" % vocab_file if vocab_file else "new vocabulary"))
     vocab = quality.vocabulary(data_dir)
     if not os.path.exists(os.path.join(issues_dir, "stats.json")):
         inputs = [a for s in ISSUE_SOURCES for a in ("--input", os.path.join(shared, s))]
@@ -75,7 +79,11 @@ def oversample_issues(issues_dir: str, data_dir: str) -> None:
             shutil.copy(path, target)
 
 
-def train(model_dir: str, data_dir: str, steps: int, every: int, work: str) -> None:
+def train(model_dir: str, data_dir: str, steps: int, every: int, work: str, continue_from: str | None) -> None:
+    if continue_from and not os.path.exists(os.path.join(model_dir, "checkpoint")):
+        _run([t2t_python(), "-m", "trainer", "copy_checkpoint", "--checkpoint_dir", continue_from, "--model_dir",
+              model_dir, "--data_dir", data_dir, "--hparams_set", HPARAMS_SET], os.path.join(work, "copy.log"),
+             "continue from %s" % continue_from)
     _run([t2t_python(), "-m", "trainer", "train", "--data_dir", data_dir, "--model_dir", model_dir,
           "--train_steps", str(steps), "--hparams_set", HPARAMS_SET, "--save_checkpoints_steps", str(every),
           "--keep_checkpoint_max", "1000", "--progress_secs", "60", "--random_seed", "1"],
@@ -135,6 +143,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20000, help="TOTAL training steps")
     parser.add_argument("--every", type=int, default=1000, help="checkpoint and score every N steps")
     parser.add_argument("--score_only", action="store_true", help="score the checkpoints so far; no training")
+    parser.add_argument("--continue_from", help="a checkpoint dir to continue (data/warm_start): its vocabulary "
+                                                "encodes the data, its weights start the training")
     parser.add_argument("--out", default=os.path.join(REPO, "work", "warm_start", "shipped"),
                         help="where the selected slim checkpoint goes (data/warm_start to ship it)")
     args = parser.parse_args(argv)
@@ -142,9 +152,10 @@ def main(argv=None) -> int:
     model_dir = os.path.join(work, "model")
     os.makedirs(work, exist_ok=True)
     try:
-        data = prepare_data(args.shared, work)
+        vocab = quality.vocabulary(args.continue_from) if args.continue_from else None
+        data = prepare_data(args.shared, work, vocab)
         if not args.score_only:
-            train(model_dir, data["data"], args.steps, args.every, work)
+            train(model_dir, data["data"], args.steps, args.every, work, args.continue_from)
         scores = {step: summary_of(score(model_dir, step, data["dev"], work))
                   for step in checkpoint_steps(model_dir) if step % args.every == 0 or step == args.steps}
     except (FileNotFoundError, RuntimeError) as e:
