@@ -68,7 +68,7 @@ _TEMPLATE_SENTENCE = re.compile(
 # Whole leading sentences (or clauses ending in a comma) that are only pleasantries: "Hi, ", "Thanks for ...!".
 _PLEASANTRY = re.compile(
     r"^(?:(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening)|dear [\w .-]{1,30})\b[^.!?,]{0,40}"
-    r"|(?:first of all,? )?(?:many |big )?(?:thanks|thank you|thx|kudos)\b[^.!?]{0,80}"
+    r"|(?:first of all,? )?(?:many |big )?(?:thanks|thank you|thx|kudos)\b(?! to\b)[^.!?]{0,80}"
     r"|(?:i|we) (?:really )?(?:love|like|enjoy|appreciate) [^.!?]{0,60}"
     r"|i(?: have|'ve got| got) a (?:quick |small |simple )?question(?: about [^.!?]{0,60})?"
     r"|(?:quick|small|simple) question|i hope (?:you|this|all)[^.!?]{0,60}"

@@ -50,7 +50,8 @@ def is_dangling(title: str) -> bool:
 
 
 def finish_title(title: str) -> str:
-    """The title without what leaves it hanging (module doc); unchanged when nothing would be left."""
+    """The title without what leaves it hanging (module doc); unchanged when fewer than two words would be
+    left (a one-word stub says less than the dangling title)."""
     words = title.split()
     while words:
         last = words[-1]

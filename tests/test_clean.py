@@ -258,3 +258,47 @@ def test_the_real_sample_has_exactly_its_known_rejects(sample_rows):
     results = [clean_issue(issue_of(r)) for r in sample_rows]
     reasons = collections.Counter(r.reason for r in results if isinstance(r, Reject))
     assert reasons == {"title_too_long": 3, "empty_body": 2}
+
+
+# ---------------------------------------------------------------- issue forms: no template line reaches the model
+# Each form below is a real template's text (TensorFlow's and React's issue forms, GitHub's default bug report)
+# around a real sample body: the cleaned text is the body's alone, so no template line can become a title.
+
+TENSORFLOW_FORM = ("<details><summary>Click to expand!</summary>\n\n### Issue Type\n\nBug\n\n"
+                   "### Have you reproduced the bug with TF nightly?\n\nNo\n\n### Source\n\nbinary\n\n"
+                   "### Tensorflow Version\n\n2.12.0\n\n### Custom Code\n\nYes\n\n"
+                   "### OS Platform and Distribution\n\nUbuntu 22.04\n\n### Python version\n\n_No response_\n\n"
+                   "### Current Behaviour?\n\n{body}\n\n### Relevant log output\n\n_No response_\n</details>")
+REACT_FORM = ("**Do you want to request a *feature* or report a *bug*?**\n\nBug\n\n"
+              "**What is the current behavior?**\n\n{body}\n\n"
+              "**Which versions of React, and which browser / OS are affected by this issue?**\n\nReact 16.8, Chrome")
+BUG_REPORT_FORM = ("**Describe the bug**\nA clear and concise description of what the bug is.\n{body}\n\n"
+                   "**Desktop (please complete the following information):**\n - OS: Windows 10\n"
+                   " - Browser: Chrome\n - Version: 112\n\n| package | version |\n|---|---|\n| react | 18.0 |")
+
+
+@pytest.mark.parametrize("form", [TENSORFLOW_FORM, REACT_FORM, BUG_REPORT_FORM],
+                         ids=["tensorflow", "react", "bug_report"])
+def test_issue_form_text_is_removed_and_the_problem_stays(body, form):
+    assert clean_body(form.format(body=body)) == clean_body(body)
+
+
+@pytest.mark.parametrize("opening", [
+    "Hi, thanks for the great library! I have a question.", "Hello team,", "Hi all. Dear maintainers, thank you "
+    "for this project!", "Thanks for the great work! Hey,", "First of all, thanks for this awesome tool. Quick question:",
+])
+def test_greetings_and_thanks_before_the_problem_are_dropped(body, opening):
+    assert clean_body(f"{opening} {body}") == clean_body(body)
+
+
+def test_a_greeting_inside_the_problem_statement_stays():
+    assert clean_body("Hello world example fails to compile") == "hello world example fails to compile"
+    assert clean_body("Thanks to the cache, the second run is slower. It should be faster.") == \
+        "thanks to the cache, the second run is slower. it should be faster."
+
+
+def test_an_environment_label_with_a_long_answer_is_text():
+    """The Kaggle dump's bodies are one line: '__environment__ core onsenui 2.2.3 __encountered problem__ i found
+    ...' must not lose the problem with the label."""
+    text = "__environment__ core onsenui 2.2.3 i found the style of ons-list-header has been broken since v2.2.0."
+    assert clean_body(text) == "core onsenui 2.2.3 i found the style of ons-list-header has been broken since v2.2.0."
