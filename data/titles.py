@@ -62,7 +62,7 @@ def finish_title(title: str) -> str:
             else:
                 words.pop()
             continue
-        if last.lower().strip("\"'`.!?)") in DANGLING_WORDS or _unbalanced(" ".join(words)):
+        if _last_word(last) in DANGLING_WORDS or _unbalanced(" ".join(words)):
             if len(words) == 1:
                 break
             words.pop()

@@ -282,17 +282,12 @@ def _hms(seconds: float) -> str:
     return str(datetime.timedelta(seconds=int(round(seconds))))
 
 
-def body_as_read(encoder, body: str, max_input_length: int) -> str:
-    """The text the model reads of a body: its encoded ids, cut as decoding cuts them, decoded back."""
-    return encoder.decode(encode_body(encoder, body, max_input_length)[:-1])
-
-
-def decode_issues(signature, encoder, bodies: list[str], max_input_length: int, batch_size: int,
+def decode_issues(signature, encoder, inputs: list[list[int]], batch_size: int,
                   progress: Optional[Progress] = None) -> list[str]:
-    """Generated titles for the bodies, in their order, through the serving signature in batches. Batches are
-    formed from bodies of similar encoded length (less padding, shorter decodes), then put back in order."""
+    """Generated titles for the encoded bodies (encode_body), in their order, through the serving signature in
+    batches. Batches are formed from bodies of similar encoded length (less padding, shorter decodes), then put
+    back in order."""
     import tensorflow as tf
-    inputs = [encode_body(encoder, b, max_input_length) for b in bodies]
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     titles: list[Optional[str]] = [None] * len(inputs)
     for start in range(0, len(order), batch_size):
@@ -371,13 +366,13 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
     decoding = decode_settings(version_dir, signature)
 
     start = time.time()
-    generated = decode_issues(signature, encoder, [i["body"] for i in issues], max_input_length, batch_size,
-                              Progress(len(issues), progress_stream))
+    inputs = [encode_body(encoder, i["body"], max_input_length) for i in issues]
+    generated = decode_issues(signature, encoder, inputs, batch_size, Progress(len(issues), progress_stream))
     seconds = time.time() - start
 
     titles = [i["title"] for i in issues]
     model_scores = rouge_per_issue(titles, generated)
-    bodies_read = [body_as_read(encoder, i["body"], max_input_length) for i in issues]
+    bodies_read = [encoder.decode(ids[:-1]) for ids in inputs]  # the text the model read: cut, EOS dropped
     predictions = [{"id": issue["id"], "body_read": body, "true_title": issue["title"], "generated_title": title,
                     "rougeL": score["rougeL"]}
                    for issue, body, title, score in zip(issues, bodies_read, generated, model_scores)]
