@@ -181,21 +181,20 @@ def benchmark_shipped_set(work: str) -> tuple[str, dict] | None:
     print("  preprocessing the bundled sample with the warm start's vocabulary", flush=True)
     preprocess.run(["--input", tiny_model.SAMPLE_CSV, "--output_dir", data_dir, "--vocab_file",
                     os.path.join(WARM_START, card["vocab_file"])])
+    dirs = {name: os.path.join(work, "shipped-" + name) for name in ("f32", "bf16", "t2t")}
     ours = ["trainer", "train", "--data_dir", data_dir, "--train_steps", TRAIN_STEPS, "--hparams_set", hparams_set,
             "--random_seed", 1]
-    runs = {
-        "as shipped (float32)": ours + ["--model_dir", os.path.join(work, "shipped-f32")],
-        "bfloat16 activations": ours + ["--model_dir", os.path.join(work, "shipped-bf16"),
-                                        "--hparams", "activation_dtype=bfloat16"],
-        "t2t-trainer (reference)": [
-            "trainer.t2t_cli", "trainer", "--data_dir=" + data_dir, "--output_dir=" + os.path.join(work, "shipped-t2t"),
+    runs = {  # label -> (model dir, command)
+        "as shipped (float32)": (dirs["f32"], ours + ["--model_dir", dirs["f32"]]),
+        "bfloat16 activations": (dirs["bf16"], ours + ["--model_dir", dirs["bf16"],
+                                                       "--hparams", "activation_dtype=bfloat16"]),
+        "t2t-trainer (reference)": (dirs["t2t"], [
+            "trainer.t2t_cli", "trainer", "--data_dir=" + data_dir, "--output_dir=" + dirs["t2t"],
             "--problem=" + tiny_model.PROBLEM, "--model=" + model, "--hparams_set=" + hparams_set,
-            "--train_steps=%d" % TRAIN_STEPS, "--schedule=train", "--local_eval_frequency=100"],
+            "--train_steps=%d" % TRAIN_STEPS, "--schedule=train", "--local_eval_frequency=100"]),
     }
     results = {}
-    for name, args in runs.items():
-        model_dir = next(a.split("=", 1)[-1] for a in args if str(a).startswith("--output_dir=")) \
-            if "--model_dir" not in args else args[args.index("--model_dir") + 1]
+    for name, (model_dir, args) in runs.items():
         print("  training the shipped set %s, %s (log %s)" % (hparams_set, name, model_dir + ".log"), flush=True)
         launched, seconds = run_t2t_env(args, model_dir + ".log")
         progress = training_progress(model_dir)
