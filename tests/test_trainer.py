@@ -152,6 +152,31 @@ def test_a_slim_checkpoint_is_a_third_of_the_size_and_training_continues_from_it
     assert f"trained {step} -> {step + 2} steps" in out, out[-3000:]
 
 
+def test_checkpoints_averaged_are_a_slim_checkpoint_of_their_mean_weights(trained, preprocessed_sample, tmp_path):
+    """The warm start scores the mean of a run's last checkpoints too: the weights are the element-wise mean, the
+    global step the newest's, no optimizer slots (copy_checkpoint restores them), and training continues from it."""
+    import numpy as np
+    import tensorflow as tf
+    model, killed_at, _ = trained
+    first, last = steps_in(model)[-2:]
+    avg = tmp_path / "avg"
+    check_ok(run_t2t(["-m", "trainer", "average_checkpoints", "--model_dir", model, "--steps", f"{first},{last}",
+                      "--out", avg]))
+    assert steps_in(avg) == [last] and (avg / VOCAB).exists() and (avg / "slim_checkpoint.json").exists()
+    mean, a, b = (tf.train.load_checkpoint(str(d / f"model.ckpt-{s}")) for d, s in
+                  ((avg, last), (model, first), (model, last)))
+    names = mean.get_variable_to_shape_map()
+    assert not any(n.startswith("training/LazyAdam/") and n.endswith(("/m", "/v")) for n in names)
+    assert mean.get_tensor("global_step") == last
+    weights = [n for n in names if "body" in n and n.endswith("kernel")]
+    assert weights
+    for name in weights[:3]:
+        np.testing.assert_allclose(mean.get_tensor(name), (a.get_tensor(name) + b.get_tensor(name)) / 2, rtol=1e-5)
+    out = check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", avg, "--model_dir",
+                            tmp_path / "warm", "--data_dir", preprocessed_sample] + TINY)).stdout
+    assert f"starts from step {last}" in out
+
+
 def test_a_checkpoint_with_another_vocabulary_is_refused_before_training(trained, preprocessed_sample, tmp_path):
     model = trained[0]
     other = tmp_path / "other_data"

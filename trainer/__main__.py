@@ -48,6 +48,11 @@ def parse_args(argv):
     p.add_argument("--model_dir", required=True)
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("average_checkpoints", help="a slim checkpoint of the mean weights of several checkpoints")
+    p.add_argument("--model_dir", required=True)
+    p.add_argument("--steps", required=True, help="the checkpoints' steps, comma-separated")
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("export", help="export the newest checkpoint as a numbered SavedModel version")
     p.add_argument("--model_dir", required=True)
     p.add_argument("--model_base_path", required=True)
@@ -76,6 +81,9 @@ def main(argv=None) -> int:
             print(f"model dir {args.model_dir} at step {step}")
         elif args.command == "slim_checkpoint":
             print(checkpoint.slim_checkpoint(args.model_dir, args.out))
+        elif args.command == "average_checkpoints":
+            steps = [int(s) for s in args.steps.split(",") if s.strip()]
+            print(checkpoint.average_checkpoints(args.model_dir, steps, args.out))
         else:
             from trainer import export
             print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha))

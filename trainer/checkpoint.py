@@ -222,6 +222,29 @@ def _with_fresh_slots(source: str, slim: dict) -> dict:
     return tensors
 
 
+def _write_slim(out_dir: str, name: str, tensors: dict, dropped: dict, model_dir: str, source: str) -> str:
+    """out_dir holds one slim checkpoint, `name` (tensors without the optimizer slots `dropped`: name -> [shape,
+    dtype]), with model_dir's vocabulary and run file and SLIM_FILE (what was left out, from `source`)."""
+    tf.io.gfile.makedirs(out_dir)
+    for old in tf.io.gfile.glob(os.path.join(out_dir, "model.ckpt-*")):
+        tf.io.gfile.remove(old)
+    _write_checkpoint(os.path.join(out_dir, name), tensors)
+    for f in (VOCAB_FILENAME, RUN_FILE):
+        tf.io.gfile.copy(os.path.join(model_dir, f), os.path.join(out_dir, f), overwrite=True)
+    with tf.io.gfile.GFile(os.path.join(out_dir, SLIM_FILE), "w") as f:
+        f.write(json.dumps({"source": source, "dropped_slots": dropped}, indent=1, sort_keys=True) + "\n")
+    with tf.io.gfile.GFile(os.path.join(out_dir, "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+    log.info("slim checkpoint %s: %d tensors, %d optimizer slots left out", os.path.join(out_dir, name),
+             len(tensors), len(dropped))
+    return os.path.join(out_dir, name)
+
+
+def _slots_of(reader) -> dict:
+    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    return {n: [list(shapes[n]), dtypes[n].name] for n in shapes if _is_slot(n)}
+
+
 def slim_checkpoint(model_dir: str, out_dir: str) -> str:
     """Writes the newest checkpoint of model_dir into out_dir without the optimizer's moment slots (a third of
     the size), with the vocabulary, the run file and SLIM_FILE (what was left out: copy_checkpoint restores
@@ -230,21 +253,32 @@ def slim_checkpoint(model_dir: str, out_dir: str) -> str:
     if not source:
         raise IncompatibleCheckpoint(f"no checkpoint in {model_dir}")
     reader = tf.train.load_checkpoint(source)
-    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-    dropped = {n: [list(shapes[n]), dtypes[n].name] for n in shapes if _is_slot(n)}
+    dropped = _slots_of(reader)
     if not dropped:
         raise IncompatibleCheckpoint(f"{source} has no {SLOT_PREFIX}*/m|v slots: nothing to leave out")
-    tf.io.gfile.makedirs(out_dir)
-    for old in tf.io.gfile.glob(os.path.join(out_dir, "model.ckpt-*")):
-        tf.io.gfile.remove(old)
-    name = os.path.basename(source)
-    _write_checkpoint(os.path.join(out_dir, name), {n: reader.get_tensor(n) for n in shapes if n not in dropped})
-    for f in (VOCAB_FILENAME, RUN_FILE):
-        tf.io.gfile.copy(os.path.join(model_dir, f), os.path.join(out_dir, f), overwrite=True)
-    with tf.io.gfile.GFile(os.path.join(out_dir, SLIM_FILE), "w") as f:
-        f.write(json.dumps({"source": source, "dropped_slots": dropped}, indent=1, sort_keys=True) + "\n")
-    with tf.io.gfile.GFile(os.path.join(out_dir, "checkpoint"), "w") as f:
-        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
-    log.info("slim checkpoint %s: %d tensors, %d optimizer slots left out", os.path.join(out_dir, name),
-             len(shapes) - len(dropped), len(dropped))
-    return os.path.join(out_dir, name)
+    tensors = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map() if n not in dropped}
+    return _write_slim(out_dir, os.path.basename(source), tensors, dropped, model_dir, source)
+
+
+def average_checkpoints(model_dir: str, steps: list[int], out_dir: str) -> str:
+    """A slim checkpoint whose weights are the mean of model_dir's checkpoints at `steps` (the last few of a
+    run: averaging them smooths the noise of the last updates, a common gain for Transformers at no training
+    cost). Integer variables (global step, iterations) come from the newest; named like it. Returns its prefix."""
+    import numpy as np
+    if not steps:
+        raise IncompatibleCheckpoint("no checkpoint to average")
+    prefixes = [os.path.join(model_dir, f"model.ckpt-{s}") for s in sorted(steps)]
+    readers = [tf.train.load_checkpoint(p) for p in prefixes]
+    newest = readers[-1]
+    dropped = _slots_of(newest)
+    tensors = {}
+    for name, dtype in newest.get_variable_to_dtype_map().items():
+        if name in dropped:
+            continue
+        if dtype.is_floating:
+            total = sum(r.get_tensor(name).astype(np.float64) for r in readers)
+            tensors[name] = (total / len(readers)).astype(dtype.as_numpy_dtype)
+        else:
+            tensors[name] = newest.get_tensor(name)
+    source = "average of " + ", ".join(prefixes)
+    return _write_slim(out_dir, os.path.basename(prefixes[-1]), tensors, dropped, model_dir, source)

@@ -15,9 +15,10 @@ The recipe (data/warm_start/README.md says why, and what did not work):
      github_issues_medium.csv encoded with the vocabulary;
   2. train: `transformer_ghsumm_write` (a Transformer with a copy mechanism, the body's first 128 subwords) from
      scratch on the real titles, checkpoint every --every steps; a killed run started again resumes;
-  3. select: every checkpoint exported and scored on the dev set (ROUGE-L, what a reader sees); the best one
-     whose most common title is given to at most 1% of the dev issues is written slim to --out with
-     selection.json (every score) and the loss curve.
+  3. select: every checkpoint exported and scored on the dev set (ROUGE-L, what a reader sees), and the mean
+     weights of the last --average of them (trainer average_checkpoints); the best one whose most common title
+     is given to at most 1% of the dev issues is written slim to --out with selection.json (every score) and
+     the loss curve.
 Each step is a project command (data.preprocess, trainer train / export / slim_checkpoint, trainer.evaluate);
 finished steps are reused. Runs in the app environment; training in the t2t environment.
 """
@@ -108,17 +109,37 @@ def _one_checkpoint_dir(model_dir: str, step: int, out: str) -> str:
 
 def score(model_dir: str, step: int, dev_dir: str, work: str) -> dict:
     """Checkpoint `step` exported and evaluated on the dev set as it would be served; its metrics (reused)."""
-    from trainer import evaluate
     where = os.path.join(work, "select", str(step))
+    if not os.path.exists(os.path.join(where, "eval", "metrics.json")):
+        _one_checkpoint_dir(model_dir, step, os.path.join(where, "checkpoint"))
+    return score_dir(where, "step %d" % step, dev_dir, keep_checkpoint=False)
+
+
+def average(model_dir: str, steps: list[int], dev_dir: str, work: str) -> tuple[str, dict]:
+    """The mean weights of checkpoints `steps` (a slim checkpoint in work/select/<name>/checkpoint, kept: it is
+    shipped as it is when chosen), scored like a step; its name ("avg 17000-20000") and metrics."""
+    name = "avg %d-%d" % (steps[0], steps[-1])
+    where = os.path.join(work, "select", name.replace(" ", "-"))
+    if not os.path.exists(os.path.join(where, "checkpoint", "checkpoint")):
+        _run([t2t_python(), "-m", "trainer", "average_checkpoints", "--model_dir", model_dir, "--steps",
+              ",".join(map(str, steps)), "--out", os.path.join(where, "checkpoint")],
+             os.path.join(work, "average.log"), "average the checkpoints of steps %s" % ", ".join(map(str, steps)))
+    return name, score_dir(where, name, dev_dir, keep_checkpoint=True)
+
+
+def score_dir(where: str, name: str, dev_dir: str, keep_checkpoint: bool) -> dict:
+    """where/checkpoint exported and evaluated on the dev set into where/eval; the metrics (reused when there)."""
+    from trainer import evaluate
     metrics_path = os.path.join(where, "eval", "metrics.json")
     if not os.path.exists(metrics_path):
-        ckpt = _one_checkpoint_dir(model_dir, step, os.path.join(where, "checkpoint"))
+        ckpt = os.path.join(where, "checkpoint")
         evaluate.evaluate(quality.export(ckpt, where, tag="warm_start"), dev_dir, os.path.join(where, "eval"))
-        shutil.rmtree(os.path.join(where, "checkpoint"), ignore_errors=True)
+        if not keep_checkpoint:
+            shutil.rmtree(ckpt, ignore_errors=True)
     with open(metrics_path) as f:
         metrics = json.load(f)
-    print("[warm_start] step %d: dev ROUGE-L %.2f; %s; most common title %.1f%%"
-          % (step, metrics["rouge"]["model"]["rougeL"], evaluate.format_reading(metrics["reading"]),
+    print("[warm_start] %s: dev ROUGE-L %.2f; %s; most common title %.1f%%"
+          % (name, metrics["rouge"]["model"]["rougeL"], evaluate.format_reading(metrics["reading"]),
              100 * metrics["collapse"]["most_common_share"]), flush=True)
     return metrics
 
@@ -130,10 +151,21 @@ def summary_of(metrics: dict) -> dict:
             "most_common_share": round(metrics["collapse"]["most_common_share"], 3)}
 
 
-def choose(scores: dict) -> int:
-    """The step with the best dev ROUGE-L among those that do not collapse (most common title <= 1%)."""
+def choose(scores: dict):
+    """The candidate (a step, or an average's name) with the best dev ROUGE-L among those that do not collapse
+    (most common title <= 1%)."""
     fine = {s: m for s, m in scores.items() if m["most_common_share"] <= MAX_MOST_COMMON_SHARE} or scores
     return max(fine, key=lambda s: fine[s]["rougeL"])
+
+
+def ship_slim(slim_dir: str, out: str) -> None:
+    """Copies a slim checkpoint dir into out, whose older checkpoint files go (the rest of out stays)."""
+    os.makedirs(out, exist_ok=True)
+    for old in glob.glob(os.path.join(out, "model.ckpt-*")):
+        os.remove(old)
+    for name in os.listdir(slim_dir):
+        shutil.copy(os.path.join(slim_dir, name), out)
+    print(f"[warm_start] {slim_dir} -> {out}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -143,6 +175,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20000, help="TOTAL training steps")
     parser.add_argument("--every", type=int, default=1000, help="checkpoint and score every N steps")
     parser.add_argument("--score_only", action="store_true", help="score the checkpoints so far; no training")
+    parser.add_argument("--average", type=int, default=4,
+                        help="also score the mean weights of the last N scored checkpoints (0: do not)")
     parser.add_argument("--continue_from", help="a checkpoint dir to continue (data/warm_start): its vocabulary "
                                                 "encodes the data, its weights start the training")
     parser.add_argument("--out", default=os.path.join(REPO, "work", "warm_start", "shipped"),
@@ -158,6 +192,10 @@ def main(argv=None) -> int:
             train(model_dir, data["data"], args.steps, args.every, work, args.continue_from)
         scores = {step: summary_of(score(model_dir, step, data["dev"], work))
                   for step in checkpoint_steps(model_dir) if step % args.every == 0 or step == args.steps}
+        last = sorted(scores)[-args.average:] if args.average > 1 else []
+        if len(last) == args.average:
+            name, metrics = average(model_dir, last, data["dev"], work)
+            scores[name] = summary_of(metrics)
     except (FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -166,11 +204,14 @@ def main(argv=None) -> int:
         return 2
     best = choose(scores)
     if args.score_only:
-        print(f"[warm_start] best so far: step {best} {scores[best]}")
+        print(f"[warm_start] best so far: {best} {scores[best]}")
         return 0
-    chosen = _one_checkpoint_dir(model_dir, best, os.path.join(work, "chosen"))
-    _run([t2t_python(), "-m", "trainer", "slim_checkpoint", "--model_dir", chosen, "--out", args.out],
-         os.path.join(work, "slim.log"), f"slim checkpoint of step {best} -> {args.out}")
+    if isinstance(best, int):
+        chosen = _one_checkpoint_dir(model_dir, best, os.path.join(work, "chosen"))
+        _run([t2t_python(), "-m", "trainer", "slim_checkpoint", "--model_dir", chosen, "--out", args.out],
+             os.path.join(work, "slim.log"), f"slim checkpoint of step {best} -> {args.out}")
+    else:  # an average: already a slim checkpoint
+        ship_slim(os.path.join(work, "select", best.replace(" ", "-"), "checkpoint"), args.out)
     shutil.copy(os.path.join(model_dir, "loss_curve.png"), args.out)
     with open(os.path.join(args.out, "selection.json"), "w") as f:
         json.dump({"dev_set": DEV_SOURCE + " (eval split)", "dev_scores_by_step": scores, "chosen_step": best},
