@@ -1,21 +1,25 @@
 """export: `python -m trainer export` (t2t environment): the newest checkpoint as a numbered SavedModel version
 (version = global step) under <run dir>/export. Returns that base path (evaluate and serve take the newest
-version under it)."""
+version under it); outputs the version as a Model artifact naming the checkpoint Model and the Dataset it came
+from (components/artifacts.py)."""
 from kfp import dsl
 
 from components.images import T2T_IMAGE
 
 
 @dsl.component(base_image=T2T_IMAGE, install_kfp_package=False)
-def export(run_dir: str, model_dir: str, start_step: str) -> str:
-    from components import _runtime as rt, rundir
+def export(run_dir: str, model_dir: str, start_step: str, checkpoint: dsl.Input[dsl.Model],
+           dataset: dsl.Input[dsl.Dataset], saved_model: dsl.Output[dsl.Model]) -> str:
+    from components import _runtime as rt, artifacts, rundir
 
     record = rt.reused(run_dir, "export", start_step)
     if record:
+        artifacts.saved_model(saved_model, record.get("version_path", ""), checkpoint, dataset)
         return record["export_dir"]
     export_dir = rundir.output_dir(run_dir, "export")
     out = rt.run_cli("export", run_dir, ["-m", "trainer", "export", "--model_dir", model_dir,
                                          "--model_base_path", export_dir], python=rt.t2t_python())
     lines = out.strip().splitlines()
     rt.record_step(run_dir, "export", export_dir=export_dir, version_path=lines[-1] if lines else "")
+    artifacts.saved_model(saved_model, lines[-1] if lines else "", checkpoint, dataset)
     return export_dir

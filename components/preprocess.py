@@ -6,7 +6,8 @@ the checkpoint's vocabulary (the model can only continue with the vocabulary it 
 targets are what the checkpoint learned to write (its ghsumm_model.json's title_target: the titles, or the body
 span that best matches each, for the shipped copy model).
 Both enter as artifacts imported by the pipeline (dsl.importer; "" or "none": no checkpoint).
-beam_args: extra flags for Beam, space-separated (e.g. --runner DataflowRunner --project P --region R ...)."""
+beam_args: extra flags for Beam, space-separated (e.g. --runner DataflowRunner --project P --region R ...).
+Returns the data dir; outputs it as a Dataset artifact with stats.json's counts (components/artifacts.py)."""
 from kfp import dsl
 
 from components.images import APP_IMAGE
@@ -14,17 +15,18 @@ from components.images import APP_IMAGE
 
 @dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
 def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input[dsl.Model], beam_args: str,
-               start_step: str) -> str:
+               start_step: str, dataset: dsl.Output[dsl.Dataset]) -> str:
     import os
     import shlex
 
-    from components import _runtime as rt, rundir
+    from components import _runtime as rt, artifacts, rundir
     from data import contract
 
     data, checkpoint_dir = data.uri, checkpoint.uri  # imported artifacts: their URIs are the paths given
     checkpoint_dir = "" if checkpoint_dir in ("", "none") else checkpoint_dir
     record = rt.reused(run_dir, "preprocess", start_step)
     if record:
+        artifacts.dataset(dataset, record["data_dir"], source=data)
         return record["data_dir"]
     inputs = [p.strip() for p in data.split(",") if p.strip()]
     if not inputs:
@@ -42,4 +44,5 @@ def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input
             args += contract.warm_start_flags(checkpoint_dir)
         rt.run_cli("preprocess", run_dir, args + shlex.split(beam_args))
     rt.record_step(run_dir, "preprocess", data_dir=data_dir, stats_path=os.path.join(data_dir, "stats.json"))
+    artifacts.dataset(dataset, data_dir, source=data)  # the data dir as a Dataset, with its counts
     return data_dir

@@ -13,6 +13,13 @@ start_step (with run_id of an earlier run) reuses that run's outputs for the ste
 When a version is already served, evaluate also scores it on the same eval issues and promote_rule
 (at_least_as_good, always, never, min_improvement:X) decides whether the new model is served (trainer/promotion.py).
 
+The steps hand each other run-dir paths (each step's output named Output) and also output KFP's own types, for a
+cluster's run page: preprocess a Dataset (the data dir, its counts), train a Model (the checkpoint, its step),
+export a Model (the SavedModel version) that evaluate and serve take, evaluate Metrics (ROUGE of the model and the
+baselines, distinct titles, the gate), its HTML report and a Markdown summary, serve a Model (the served version),
+load_test its HTML report. Each Dataset and Model names its run-dir path and the upstream artifacts' URIs in its
+metadata, so lineage runs from the served model back to its export, checkpoint and data (components/artifacts.py).
+
 The existing artifacts enter through dsl.importer nodes, as in the seeds: `data` (input files, comma-separated,
 or a preprocessed data dir) as a Dataset and `checkpoint_dir` (the warm start) as a Model. The default
 checkpoint_dir is the shipped warm-start model, data/warm_start/ (a slim checkpoint, its vocabulary and
@@ -127,42 +134,51 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
                                    metadata={"role": "warm-start checkpoint"})
             warm_in.set_display_name("import checkpoint")
 
+            # A step with artifacts returns its run-dir path as the output named Output (what the next steps read)
+            # and its typed artifacts (Dataset, Model, Metrics, HTML, Markdown) under their own names.
             prep = preprocess(run_dir=run_dir, data=data_in.output, checkpoint=warm_in.output, beam_args=beam_args,
                               start_step=start_step)
             prep.set_display_name("preprocess")
+            data_dir, dataset = prep.outputs["Output"], prep.outputs["dataset"]
 
-            warm = copy_checkpoint(run_dir=run_dir, data_dir=prep.output, checkpoint=warm_in.output,
+            warm = copy_checkpoint(run_dir=run_dir, data_dir=data_dir, checkpoint=warm_in.output,
                                    hparams_set=hparams_set, hparams=hparams, start_step=start_step)
             warm.set_display_name("copy checkpoint")
 
-            trained = train(run_dir=run_dir, data_dir=prep.output, model_dir=warm.output, train_steps=train_steps,
-                            hparams_set=hparams_set, hparams=hparams, gpus=gpus, start_step=start_step)
+            trained = train(run_dir=run_dir, data_dir=data_dir, model_dir=warm.output, train_steps=train_steps,
+                            hparams_set=hparams_set, hparams=hparams, gpus=gpus, start_step=start_step,
+                            dataset=dataset)
             (trained.set_display_name("train")
              .set_accelerator_type(ACCELERATOR).set_accelerator_limit(1)
              .set_cpu_request(TRAIN_CPU).set_memory_request(TRAIN_MEMORY)
              .set_retry(num_retries=train_retries, backoff_duration=train_backoff, backoff_factor=2.0))
 
-            exported = export(run_dir=run_dir, model_dir=trained.output, start_step=start_step)
+            exported = export(run_dir=run_dir, model_dir=trained.outputs["Output"], start_step=start_step,
+                              checkpoint=trained.outputs["checkpoint"], dataset=dataset)
             exported.set_display_name("export")
+            export_dir, saved_model = exported.outputs["Output"], exported.outputs["saved_model"]
 
-            scored = evaluate(run_dir=run_dir, export_dir=exported.output, data_dir=prep.output,
+            scored = evaluate(run_dir=run_dir, export_dir=export_dir, data_dir=data_dir,
                               max_issues=eval_max_issues, min_rouge_l=min_rouge_l, baseline_metrics=baseline_metrics,
                               start_step=start_step, working_dir=working_dir, model_name=model_name,
-                              promote_rule=promote_rule)
+                              promote_rule=promote_rule, saved_model=saved_model)
             scored.set_display_name("evaluate")
 
-            with dsl.If(scored.output == "true", name="gate-passed"):
-                served = serve(run_dir=run_dir, working_dir=working_dir, export_dir=exported.output,
-                               data_dir=prep.output, model_name=model_name, deploy_target=deploy_target)
+            # The gate: evaluate's output named Output (kfp.local skips a dsl.If on any other named output).
+            with dsl.If(scored.outputs["Output"] == "true", name="gate-passed"):
+                served = serve(run_dir=run_dir, working_dir=working_dir, export_dir=export_dir,
+                               data_dir=data_dir, model_name=model_name, deploy_target=deploy_target,
+                               saved_model=saved_model)
                 served.set_display_name("serve").set_caching_options(False)
+                server_url = served.outputs["Output"]
 
                 with dsl.If(deploy_webapp == "true", name="deploy-webapp"):
-                    page = webapp(run_dir=run_dir, working_dir=working_dir, server_url=served.output,
-                                  data_dir=prep.output, model_name=model_name, deploy_target=deploy_target)
+                    page = webapp(run_dir=run_dir, working_dir=working_dir, server_url=server_url,
+                                  data_dir=data_dir, model_name=model_name, deploy_target=deploy_target)
                     page.set_display_name("webapp").set_caching_options(False)
 
                 with dsl.If(run_load_test == "true", name="load-test"):
-                    load = load_test(run_dir=run_dir, server_url=served.output, model_name=model_name,
+                    load = load_test(run_dir=run_dir, server_url=server_url, model_name=model_name,
                                      users=load_test_users, run_time=load_test_time)
                     load.set_display_name("load test").set_caching_options(False)
 

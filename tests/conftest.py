@@ -322,3 +322,29 @@ def pipeline_base_run(run_pipeline, pipeline_working_dir, pipeline_sample_csv):
                                 "--deploy_webapp", "true", *PIPELINE_TINY)
     assert proc.returncode == 0, proc.stdout[-8000:]
     return proc, status
+
+
+# ================================================================ kfp.local's own record of a run
+# (tests/test_pipeline_local.py, test_retrain.py)
+#
+# kfp.local writes each task's outputs (parameters, and artifacts with their URIs and metadata) to
+# <pipeline root>/<pipeline>-<time>/<task>/executor_output.json; `python -m pipeline run --local` puts the
+# pipeline root at <working dir>/.kfp. The tests read the runs they already made there.
+
+def kfp_task_outputs(working_dir, run_dir, which=0) -> dict:
+    """{task name: its executor_output.json} of a kfp.local run in working_dir whose init_run made run_dir: the
+    first such run (which=0), or the last (which=-1)."""
+    import json
+    runs = []
+    for run in sorted((Path(working_dir) / ".kfp").glob("gh-summ-*")):
+        init = run / "init-run" / "executor_output.json"
+        if init.exists() and json.loads(init.read_text())["parameterValues"]["Output"] == str(run_dir):
+            runs.append(run)
+    assert runs, "no kfp.local run made %s under %s/.kfp" % (run_dir, working_dir)
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(runs[which].glob("*/executor_output.json"))}
+
+
+def kfp_artifact(outputs: dict, task: str, name: str) -> dict:
+    """{"uri": ..., "metadata": {...}} of a task's output artifact, from kfp_task_outputs."""
+    assert task in outputs, "task %s did not run (ran: %s)" % (task, ", ".join(outputs))
+    return outputs[task]["artifacts"][name]["artifacts"][0]

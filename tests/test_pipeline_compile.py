@@ -1,6 +1,6 @@
 """`python -m pipeline compile`: the YAML parses into the KFP pipeline spec proto, loads back with kfp and
 recompiles to the same spec, and carries what a cluster needs (GPU + CPU/memory for train, its retry policy, the
-gate and deploy_webapp conditions, the exit handler)."""
+gate and deploy_webapp conditions, the exit handler, the typed artifacts)."""
 import subprocess
 import sys
 
@@ -124,3 +124,37 @@ def test_the_data_and_the_warm_start_checkpoint_enter_through_importers(compiled
     assert prep.inputs.artifacts["data"].task_output_artifact.producer_task == "importer"
     warm, _ = _find_task(spec, "copy-checkpoint")
     assert warm.inputs.artifacts["checkpoint"].task_output_artifact.producer_task == "importer-2"
+
+
+def test_steps_output_kfp_artifact_types(compiled):
+    """The run page's artifacts (components/artifacts.py): each step declares its typed outputs beside the run-dir
+    path it returns as Output, and the next steps take them, so a cluster draws the lineage from the served model
+    back to the data."""
+    _, spec = compiled
+
+    def artifact_outputs(component):
+        return {name: a.artifact_type.schema_title
+                for name, a in spec.components["comp-" + component].output_definitions.artifacts.items()}
+
+    assert artifact_outputs("preprocess") == {"dataset": "system.Dataset"}
+    assert artifact_outputs("train") == {"checkpoint": "system.Model"}
+    assert artifact_outputs("export") == {"saved_model": "system.Model"}
+    assert artifact_outputs("evaluate") == {"eval_metrics": "system.Metrics", "report": "system.HTML",
+                                            "summary": "system.Markdown"}
+    assert artifact_outputs("serve") == {"served_model": "system.Model"}
+    assert artifact_outputs("load-test") == {"report": "system.HTML"}
+    for component in ("preprocess", "train", "export", "evaluate", "serve", "load-test"):
+        assert list(spec.components["comp-" + component].output_definitions.parameters) == ["Output"], component
+
+    def takes(task_name, name):
+        task, _ = _find_task(spec, task_name)
+        source = task.inputs.artifacts[name]
+        if source.HasField("task_output_artifact"):
+            return source.task_output_artifact.producer_task, source.task_output_artifact.output_artifact_key
+        return source.component_input_artifact  # inside a condition: the enclosing dag's input channel
+
+    assert takes("train", "dataset") == ("preprocess", "dataset")
+    assert takes("export", "checkpoint") == ("train", "checkpoint")
+    assert takes("export", "dataset") == ("preprocess", "dataset")
+    assert takes("evaluate", "saved_model") == ("export", "saved_model")
+    assert takes("serve", "saved_model") == "pipelinechannel--export-saved_model"

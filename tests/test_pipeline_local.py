@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import PIPELINE_BASE_RUN_ID as RUN_ID, PIPELINE_TINY
+from tests.conftest import PIPELINE_BASE_RUN_ID as RUN_ID, PIPELINE_TINY, kfp_artifact, kfp_task_outputs
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +57,57 @@ def test_webapp_runs_after_serve_when_asked(good_run):
     assert answer.status_code == 200, answer.text
 
 
+def test_the_run_outputs_kfp_artifacts_with_their_metadata(good_run, pipeline_working_dir):
+    """What a cluster's run page shows (components/artifacts.py), as kfp.local recorded it for the base run: a
+    Dataset with stats.json's counts, the checkpoint and export Models, evaluate's Metrics, HTML report and Markdown
+    summary, the served Model; lineage from the served model back to the data."""
+    _, status = good_run
+    run_dir = pipeline_working_dir / RUN_ID
+    outputs = kfp_task_outputs(pipeline_working_dir, run_dir)
+    # the run-dir paths the steps hand each other are still their outputs named Output
+    assert outputs["preprocess"]["parameterValues"]["Output"] == str(run_dir / "data")
+    assert outputs["evaluate"]["parameterValues"]["Output"] == "true"
+
+    dataset = kfp_artifact(outputs, "preprocess", "dataset")
+    stats = json.loads((run_dir / "data" / "stats.json").read_text())
+    assert {name: dataset["metadata"][name] for name in stats["steps"]} == stats["steps"]
+    assert dataset["metadata"]["train"] > 200 and dataset["metadata"]["vocab_size"] == stats["vocabulary"]["size"]
+    assert dataset["metadata"]["path"] == str(run_dir / "data")
+
+    checkpoint = kfp_artifact(outputs, "train", "checkpoint")
+    assert checkpoint["metadata"]["path"] == str(run_dir / "model") and checkpoint["metadata"]["step"] == 5
+    assert checkpoint["metadata"]["data"] == dataset["uri"]
+
+    saved = kfp_artifact(outputs, "export", "saved_model")
+    assert saved["metadata"]["path"] == str(run_dir / "export" / "5") and saved["metadata"]["version"] == 5
+    assert saved["metadata"]["checkpoint"] == checkpoint["uri"] and saved["metadata"]["data"] == dataset["uri"]
+
+    served = kfp_artifact(outputs, "serve", "served_model")
+    serve = status["steps"]["serve"]
+    assert served["metadata"]["export"] == saved["uri"] and served["metadata"]["version"] == serve["version"]
+    assert served["metadata"]["path"] == str(pipeline_working_dir / "serving" / "ghsumm" / str(serve["version"]))
+    for artifact in (dataset, checkpoint, saved, served):  # each one's file names what its metadata says
+        assert json.loads(Path(artifact["uri"]).read_text()) == artifact["metadata"]
+
+    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    values = kfp_artifact(outputs, "evaluate", "eval_metrics")["metadata"]
+    for name, scores in metrics["rouge"].items():  # the model and each baseline
+        for kind in ("rouge1", "rouge2", "rougeL"):
+            assert values["%s_%s" % (name, kind)] == pytest.approx(scores[kind], abs=1e-4), (name, kind)
+    assert values["distinct_titles"] == metrics["collapse"]["distinct_titles"] and values["gate_passed"] == 1
+    assert values["eval_issues"] == 10
+    report = kfp_artifact(outputs, "evaluate", "report")
+    assert Path(report["uri"]).read_text() == (run_dir / "eval" / "report.html").read_text()
+    summary = Path(kfp_artifact(outputs, "evaluate", "summary")["uri"]).read_text()
+    assert "gate: **passed**" in summary and "| lead_12_words |" in summary
+
+
 def test_start_step_reuses_the_earlier_outputs(good_run, run_pipeline, pipeline_working_dir, pipeline_sample_csv):
     run_dir = pipeline_working_dir / RUN_ID
     train_log = (run_dir / "logs" / "train.log").read_text()
     proc, status = run_pipeline(pipeline_working_dir, "--data", pipeline_sample_csv, "--run_id", RUN_ID,
-                                "--start_step", "evaluate", "--deploy_webapp", "false", *PIPELINE_TINY)
+                                "--start_step", "evaluate", "--deploy_webapp", "false", "--run_load_test", "true",
+                                "--load_test_users", "2", "--load_test_time", "3s", *PIPELINE_TINY)
     assert proc.returncode == 0, proc.stdout[-8000:]
     assert status["state"] == "SUCCEEDED"
     for step in ("preprocess", "copy_checkpoint", "train", "export"):
@@ -73,6 +119,22 @@ def test_start_step_reuses_the_earlier_outputs(good_run, run_pipeline, pipeline_
     # the same server, still serving the same version
     assert status["steps"]["serve"]["version"] == good_run[1]["steps"]["serve"]["version"]
     assert "reusing the model server" in proc.stdout
+    # the reused steps still output their artifacts, as the first attempt did (upstream URIs: this run's); the
+    # load test its HTML report
+    first, again = kfp_task_outputs(pipeline_working_dir, run_dir), kfp_task_outputs(pipeline_working_dir, run_dir, -1)
+    upstream = {"data": ("preprocess", "dataset"), "checkpoint": ("train", "checkpoint"),
+                "export": ("export", "saved_model")}
+    for task, name in (("preprocess", "dataset"), ("train", "checkpoint"), ("export", "saved_model"),
+                       ("serve", "served_model")):
+        was, now = kfp_artifact(first, task, name)["metadata"], kfp_artifact(again, task, name)["metadata"]
+        for key, value in now.items():
+            if key in upstream:
+                assert value == kfp_artifact(again, *upstream[key])["uri"], (task, key)
+            elif key != "rest_url":
+                assert value == was[key], (task, key)
+    report = kfp_artifact(again, "load-test", "report")
+    assert report["metadata"]["path"] == status["steps"]["load_test"]["report_path"]
+    assert Path(report["uri"]).read_text() == (run_dir / "load_test" / "report.html").read_text()
 
 
 def test_failure_inside_train_still_runs_the_exit_handler(run_pipeline, pipeline_working_dir, preprocessed_sample):

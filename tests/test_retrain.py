@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import PIPELINE_BASE_RUN_ID, REPO, SAMPLE_CSV, T2T_PYTHON
+from tests.conftest import PIPELINE_BASE_RUN_ID, REPO, SAMPLE_CSV, T2T_PYTHON, kfp_artifact, kfp_task_outputs
 
 RETRAIN_ID = "gh-summ-test-retrain"
 MORE_STEPS = 3
@@ -150,6 +150,12 @@ def test_a_model_that_is_not_good_enough_is_not_served(not_promoted, base, polle
     assert "serve" not in status["steps"]
     assert sorted(os.listdir(base["working_dir"] / "serving" / "ghsumm")) == [str(base["version"])]
     assert "NOT PROMOTED: version %d keeps serving" % base["version"] in proc.stdout
+    # the gate's false path in kfp.local: the serve task never ran, evaluate's Metrics and summary say why
+    outputs = kfp_task_outputs(base["working_dir"], base["working_dir"] / RETRAIN_ID)
+    assert outputs["evaluate"]["parameterValues"]["Output"] == "false" and "serve" not in outputs
+    assert kfp_artifact(outputs, "evaluate", "eval_metrics")["metadata"]["gate_passed"] == 0
+    with open(kfp_artifact(outputs, "evaluate", "summary")["uri"], encoding="utf-8") as f:
+        assert "gate: **failed**" in f.read()
     answers = poller.since(start - 1)
     assert answers and [a for a in answers if a[0] <= end and a[1] != base["version"]] == []
 
