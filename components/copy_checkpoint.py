@@ -10,6 +10,7 @@ from components.images import T2T_IMAGE
 def copy_checkpoint(run_dir: str, data_dir: str, checkpoint: dsl.Input[dsl.Model], hparams_set: str, hparams: str,
                     start_step: str) -> str:
     from components import _runtime as rt, rundir
+    from data import files
 
     checkpoint_dir = "" if checkpoint.uri in ("", "none") else checkpoint.uri  # imported by the pipeline
 
@@ -19,10 +20,13 @@ def copy_checkpoint(run_dir: str, data_dir: str, checkpoint: dsl.Input[dsl.Model
     model_dir = rundir.output_dir(run_dir, "model")
     rt.makedirs(model_dir)
     if checkpoint_dir:
-        rt.run_cli("copy_checkpoint", run_dir,
-                   ["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", checkpoint_dir, "--model_dir", model_dir,
-                    "--data_dir", data_dir, "--hparams_set", hparams_set, "--hparams", hparams],
-                   python=rt.t2t_python())
+        # TF's file system: local paths, or local copies where it cannot reach the store (data/files.py)
+        with files.tf_path(checkpoint_dir) as checkpoint_here, files.tf_path(data_dir) as data_here, \
+                files.tf_path(model_dir, write_back=True) as model_here:
+            rt.run_cli("copy_checkpoint", run_dir,
+                       ["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", checkpoint_here, "--model_dir",
+                        model_here, "--data_dir", data_here, "--hparams_set", hparams_set, "--hparams", hparams],
+                       python=rt.t2t_python())
     else:
         print("[copy_checkpoint] no checkpoint_dir: training starts from scratch")
     rt.record_step(run_dir, "copy_checkpoint", model_dir=model_dir, checkpoint_dir=checkpoint_dir)

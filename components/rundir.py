@@ -11,7 +11,6 @@
 Everything that reads or writes these paths calls this module (components, pipeline, tests' helpers)."""
 from __future__ import annotations
 
-import glob
 import os
 import re
 import time
@@ -99,15 +98,15 @@ def record_failure(run_dir: str, step: str, error: str) -> None:
 
 
 def failures(run_dir: str) -> list[dict]:
-    """The failed-step records of the run (local run dirs)."""
-    found = [files.read_json(p) for p in sorted(glob.glob(os.path.join(run_dir, STEPS_DIR, "*.failed.json")))]
+    """The failed-step records of the run."""
+    found = [files.read_json(p) for p in files.glob(os.path.join(run_dir, STEPS_DIR, "*.failed.json"))]
     return [f for f in found if f]
 
 
 def clear_failures(run_dir: str) -> None:
     """Removes an earlier attempt's failed-step records."""
-    for old in glob.glob(os.path.join(run_dir, STEPS_DIR, "*.failed.json")):
-        os.remove(old)
+    for old in files.glob(os.path.join(run_dir, STEPS_DIR, "*.failed.json")):
+        files.remove(old)
 
 
 def status_steps(status: dict | None) -> dict:
@@ -124,13 +123,13 @@ def read_status(run_dir: str):
 
 
 def run_dirs(working_dir: str) -> list[str]:
-    """The local runs of a working dir: dirs with a run.json."""
-    return [os.path.dirname(p) for p in glob.glob(os.path.join(working_dir, "*", RUN_FILE))]
+    """The runs of a working dir: dirs with a run.json."""
+    return [os.path.dirname(p) for p in files.glob(os.path.join(working_dir, "*", RUN_FILE))]
 
 
 def step_paths(working_dir: str, step: str) -> list[str]:
     """steps/<step>.json of every run in a working dir, sorted."""
-    return sorted(glob.glob(os.path.join(working_dir, "*", STEPS_DIR, step + ".json")))
+    return files.glob(os.path.join(working_dir, "*", STEPS_DIR, step + ".json"))
 
 
 def run_dir_of_step_path(path: str) -> str:

@@ -12,17 +12,20 @@ from components.images import T2T_IMAGE
 def train(run_dir: str, data_dir: str, model_dir: str, train_steps: int, hparams_set: str, hparams: str,
           gpus: int, start_step: str, dataset: dsl.Input[dsl.Dataset], checkpoint: dsl.Output[dsl.Model]) -> str:
     from components import _runtime as rt, artifacts, rundir
+    from data import files
 
     warm_start = rundir.read_step(run_dir, "copy_checkpoint", {}).get("checkpoint_dir", "")
     record = rt.reused(run_dir, "train", start_step)
     if record:
         artifacts.checkpoint(checkpoint, record["model_dir"], dataset, hparams_set, warm_start)
         return record["model_dir"]
-    out = rt.run_cli("train", run_dir,
-                     ["-m", "trainer", "train", "--data_dir", data_dir, "--model_dir", model_dir,
-                      "--train_steps", train_steps, "--hparams_set", hparams_set, "--hparams", hparams,
-                      "--gpus", gpus],
-                     python=rt.t2t_python())
+    # TF's file system: local paths, or local copies where it cannot reach the store (data/files.py)
+    with files.tf_path(data_dir) as data_here, files.tf_path(model_dir, write_back=True) as model_here:
+        out = rt.run_cli("train", run_dir,
+                         ["-m", "trainer", "train", "--data_dir", data_here, "--model_dir", model_here,
+                          "--train_steps", train_steps, "--hparams_set", hparams_set, "--hparams", hparams,
+                          "--gpus", gpus],
+                         python=rt.t2t_python())
     last = [line for line in out.splitlines() if line.startswith("model dir ")]
     rt.record_step(run_dir, "train", model_dir=model_dir, train_steps=train_steps, hparams_set=hparams_set,
                    hparams=hparams, result=last[-1] if last else "")

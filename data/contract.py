@@ -10,7 +10,6 @@ every layer can import it without TensorFlow.
 """
 from __future__ import annotations
 
-import glob
 import os
 import re
 
@@ -51,22 +50,23 @@ def model_vocab_path(version_dir: str, name: str = VOCAB_FILENAME) -> str:
 
 
 def is_preprocessed(path: str) -> bool:
-    """A local dir holding a vocabulary and train shards (what `python -m data.preprocess` writes)."""
-    return ("://" not in path and os.path.isdir(path) and bool(glob.glob(os.path.join(path, VOCAB_GLOB)))
-            and bool(glob.glob(os.path.join(path, split_prefix("train") + "*"))))
+    """A dir (local or gs://) holding a vocabulary and train shards (what `python -m data.preprocess` writes)."""
+    from data import files
+    return (files.isdir(path) and bool(files.glob(os.path.join(path, VOCAB_GLOB)))
+            and bool(files.glob(os.path.join(path, split_prefix("train") + "*"))))
 
 
 def warm_start_flags(checkpoint_dir: str) -> list[str]:
     """data.preprocess flags that fit a warm-start checkpoint: its vocabulary (the model can only continue with
     the vocabulary it was trained with) and the targets it learned to write (its model card's title_target)."""
-    if "://" not in checkpoint_dir and not os.path.isdir(checkpoint_dir):
+    from data import files  # local or gs://
+    if not files.isdir(checkpoint_dir):
         raise FileNotFoundError("checkpoint_dir %s does not exist" % checkpoint_dir)
     flags = []
-    vocabs = sorted(glob.glob(os.path.join(checkpoint_dir, VOCAB_GLOB)))
+    vocabs = files.glob(os.path.join(checkpoint_dir, VOCAB_GLOB))
     if vocabs:
         flags += ["--vocab_file", vocabs[0]]
-    from data.files import read_json  # local or gs://
-    card = read_json(os.path.join(checkpoint_dir, MODEL_CARD_FILE)) or {}
+    card = files.read_json(os.path.join(checkpoint_dir, MODEL_CARD_FILE)) or {}
     return flags + ["--title_target", card.get("title_target", "title")]
 
 

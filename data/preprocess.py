@@ -35,6 +35,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 import typing
 from typing import Optional
@@ -161,7 +162,10 @@ def build_vocabulary(token_counts: dict, path: str, approx_vocab_size: int, work
     start = time.time()
     log.info("building a ~%d subword vocabulary from %d distinct tokens", approx_vocab_size, len(token_counts))
     encoder = vocab.build_subword_vocabulary(token_counts, approx_vocab_size, workers)
-    encoder.store_to_file(path)
+    with tempfile.TemporaryDirectory() as tmp:  # T2T writes through TF's file system: locally, then copied
+        encoder.store_to_file(os.path.join(tmp, "vocab"))
+        with open(os.path.join(tmp, "vocab"), "rb") as local, FileSystems.create(path) as f:
+            shutil.copyfileobj(local, f)
     log.info("vocabulary of %d subwords written to %s in %.1f s", encoder.vocab_size, path, time.time() - start)
     return path
 
@@ -181,7 +185,11 @@ class EncodeExamples(beam.DoFn):
     def _load(self, vocab_path: str):
         if self._path != vocab_path:
             from tensor2tensor.data_generators import text_encoder
-            self._encoder = text_encoder.SubwordTextEncoder(vocab_path)
+            # T2T reads through TF's file system, which reaches no GCS stand-in: a local copy, read by Beam's
+            with tempfile.TemporaryDirectory() as tmp:
+                with FileSystems.open(vocab_path) as f, open(os.path.join(tmp, "vocab"), "wb") as local:
+                    shutil.copyfileobj(f, local)
+                self._encoder = text_encoder.SubwordTextEncoder(os.path.join(tmp, "vocab"))
             self._path = vocab_path
         return self._encoder
 

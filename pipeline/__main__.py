@@ -92,10 +92,15 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def working_dir_of(args) -> str:
+    """--working_dir made absolute (a gs:// URI as it is)."""
+    return args.working_dir if "://" in args.working_dir else os.path.abspath(args.working_dir)
+
+
 def records_command(args) -> int:
     from pipeline import records
     from serving import versions
-    working_dir = os.path.abspath(args.working_dir)
+    working_dir = working_dir_of(args)
     try:
         if args.command == "runs":
             print(records.format_runs(records.list_runs(working_dir)))
@@ -143,17 +148,17 @@ def main(argv=None) -> int:
     if args.command == "run":
         params = {k: v for k, v in vars(args).items() if k not in ("command", "local", "train_retries")}
         status = local.run(params, train_retries=args.train_retries)
-        print(local.summary(status, os.path.abspath(args.working_dir)))
+        print(local.summary(status, working_dir_of(args)))
         return 0 if status["state"] == "SUCCEEDED" else 1
     if args.command == "status":
-        running = local.processes(os.path.abspath(args.working_dir))
+        running = local.processes(working_dir_of(args))
         for name, record in running.items():
             print("%s: pid %s, %s (log %s)" % (name, record["pid"], record.get("rest_url") or record.get("url"),
                                                record.get("log")))
         if not running:
             print("nothing running from %s" % args.working_dir)
         return 0
-    stopped = local.stop(os.path.abspath(args.working_dir))
+    stopped = local.stop(working_dir_of(args))
     print("stopped: %s" % (", ".join(stopped) if stopped else "nothing was running"))
     return 0
 

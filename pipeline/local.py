@@ -3,13 +3,13 @@ app environment, the t2t steps call the t2t environment's interpreter), then sum
 exit handler recorded in working_dir/<run id>/status.json."""
 from __future__ import annotations
 
-import json
 import os
 import sys
+import tempfile
 import time
 
 from components import STEPS, rundir
-from data import project
+from data import files, project
 from data.project import REPO
 from serving import launch
 
@@ -43,9 +43,12 @@ def run(params: dict, train_retries: int = 0, train_backoff: str = "10s") -> dic
     params.setdefault("working_dir", os.path.join(REPO, "work"))
     params["run_id"] = params.get("run_id") or time.strftime("gh-summ-%Y%m%d-%H%M%S")
     working_dir = params["working_dir"]
-    os.makedirs(working_dir, exist_ok=True)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=os.path.join(working_dir, ".kfp"),
-               raise_on_error=False)
+    files.makedirs(working_dir)
+    # kfp.local's own outputs (executor input and output) are local files: beside the runs, or for a gs:// working
+    # dir in this machine's temporary dir
+    kfp_root = (os.path.join(tempfile.gettempdir(), "ghsumm-kfp") if files.is_remote(working_dir)
+                else os.path.join(working_dir, ".kfp"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=kfp_root, raise_on_error=False)
     from pipeline.gh_summ import make_pipeline
     gh_summ = make_pipeline(train_retries, train_backoff)
     start = time.time()
@@ -67,14 +70,6 @@ def run(params: dict, train_retries: int = 0, train_backoff: str = "10s") -> dic
     status["wall_s"] = round(time.time() - start, 1)
     status.setdefault("run_dir", run_dir)
     return status
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def _cut(text: str, n: int) -> str:
@@ -133,10 +128,10 @@ def stop(working_dir: str) -> list[str]:
     stopped = []
     for what in launch.recorded_names(working_dir):
         path = launch.process_record_path(working_dir, what)
-        record = _read(path) or {}
+        record = files.read_json(path) or {}
         if launch.stop_recorded(record):
             stopped.append("%s (pid %s, %s)" % (what, record["pid"], record.get("rest_url") or record.get("url")))
-        os.remove(path)
+        files.remove(path)
     return stopped
 
 

@@ -9,7 +9,6 @@ trainer/promotion.py (the promote_rule), serving/launch.py (the local processes)
 from __future__ import annotations
 
 import datetime
-import glob
 import json
 import os
 import re
@@ -163,7 +162,7 @@ def load_run(run_dir: str) -> dict:
 def list_runs(working_dir: str) -> list[dict]:
     """Local runs (dirs with a run.json) and submitted ones, oldest first."""
     runs = [load_run(run_dir) for run_dir in rundir.run_dirs(working_dir)]
-    for path in glob.glob(os.path.join(working_dir, SUBMITTED_DIR, "*.json")):
+    for path in files.glob(os.path.join(working_dir, SUBMITTED_DIR, "*.json")):
         record = files.read_json(path)
         if record:
             runs.append(dict(record, state="SUBMITTED", started=record.get("submitted"), duration_s=None,
@@ -197,7 +196,7 @@ def format_runs(runs: list[dict]) -> str:
 def find_run(working_dir: str, run: str) -> dict:
     """A local run by id (or its dir), or a submitted one by its KFP id."""
     for run_dir in (run, os.path.join(working_dir, run)):
-        if os.path.isfile(rundir.run_json(run_dir)):
+        if files.isfile(rundir.run_json(run_dir)):
             return load_run(run_dir)
     submitted = files.read_json(os.path.join(working_dir, SUBMITTED_DIR, os.path.basename(run) + ".json"))
     if submitted:

@@ -47,6 +47,8 @@ def add_arguments(p, pipeline_defaults: dict) -> None:
     p.add_argument("--model_name", default="ghsumm")
     p.add_argument("--dry_run", action="store_true", help="print the chosen parameters, run nothing")
     p.add_argument("--train_retries", type=int, default=0)
+    p.add_argument("--verbose", action="store_true", default=None, help="print kfp.local's whole output (as "
+                   "GHSUMM_VERBOSE=1), not only each step's start, progress and end")
     for name, default in pipeline_defaults.items():
         if name not in CHOSEN:
             p.add_argument("--" + name, type=type(default), default=None,
@@ -101,7 +103,7 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
     step = checkpoint_step(model_dir)
     old = [p.strip() for p in (old_data if old_data is not None else parent.get("data", "")).split(",") if p.strip()]
     for path in old:
-        if os.path.isdir(path) and glob.glob(os.path.join(path, contract.VOCAB_GLOB)) and new_data:
+        if files.isdir(path) and files.glob(os.path.join(path, contract.VOCAB_GLOB)) and new_data:
             raise RetrainError("the old data %s is a preprocessed data dir, which cannot be merged with new files: "
                                "pass the raw issue files with --old_data" % path)
     _check_inputs(new_data)
@@ -162,7 +164,7 @@ def main(args, pipeline_defaults: dict) -> int:
     if args.dry_run:
         return 0
     files.write_json(rundir.retrain_json(rundir.run_dir_for(working_dir, params["run_id"])), info)
-    status = local.run(params, train_retries=args.train_retries)
+    status = local.run(params, train_retries=args.train_retries, verbose=args.verbose)
     print(local.summary(status, working_dir))
     print(decision_line(status))
     return 0 if status["state"] == "SUCCEEDED" else 1

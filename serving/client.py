@@ -55,7 +55,8 @@ class Codec:
 
     def __init__(self, vocab_path: str, max_input_ids: int = DEFAULT_MAX_INPUT_IDS):
         from tensor2tensor.data_generators import text_encoder  # imports TensorFlow: ~7 s, once
-        self.encoder = text_encoder.SubwordTextEncoder(vocab_path)
+        with files.tf_path(vocab_path) as path:  # T2T reads through TF's file system (local or real GCS)
+            self.encoder = text_encoder.SubwordTextEncoder(path)
         self.max_input_ids = max_input_ids
 
     def encode(self, body: str) -> list[int]:

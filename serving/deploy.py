@@ -8,11 +8,10 @@ it is served, and send one real request (an eval issue) through serving/client.p
 - kubernetes: a real tensorflow/serving Deployment + Service (serving/k8s.py) applied in the pod's namespace."""
 from __future__ import annotations
 
-import glob
 import json
 import os
 
-from data import contract, project
+from data import contract, files, project
 from serving import launch, versions
 
 
@@ -44,7 +43,7 @@ def start_local_server(working_dir: str, model_name: str, base: str, run_dir: st
               % (running["rest_url"], running["pid"]), flush=True)
         return {k: running[k] for k in ("rest_url", "grpc_address", "pid", "log")}
     rest, grpc = launch.pick_port(8501), launch.pick_port(8500)
-    log = os.path.join(versions.serving_dir(working_dir), model_name + ".server.log")
+    log = launch.log_path(working_dir, model_name + ".server.log")
     cmd = [project.app_python(), "-m", "serving.model_server", "--model_name", model_name, "--model_base_path",
            base, "--host", "127.0.0.1", "--port", str(grpc), "--rest_api_port", str(rest),
            "--file_system_poll_wait_seconds", "1"]
@@ -62,10 +61,10 @@ def start_local_server(working_dir: str, model_name: str, base: str, run_dir: st
 def sample_request(rest_url: str, model_name: str, vocab: str, eval_issues: str) -> dict:
     """One real request: the first eval issue's body through the client the web app uses."""
     from serving.client import TitleClient
-    with open(eval_issues, encoding="utf-8") as f:
-        issue = json.loads(f.readline())
+    issue = json.loads(files.read_text(eval_issues).split("\n", 1)[0])
     body = issue.get("body", "")
-    with TitleClient(rest_url, model_name=model_name, vocab_path=vocab) as client:
+    # the first request builds the model's graph functions: minutes on a machine busy with other work
+    with TitleClient(rest_url, model_name=model_name, vocab_path=vocab, timeout=300) as client:
         title = client.generate(body)
     print("[serve] one request: %r -> %r (version %s)" % (body[:80], title[0], title[2]), flush=True)
     return {"body": body[:300], "true_title": issue.get("title", ""), "generated_title": title[0],
@@ -102,12 +101,12 @@ def serve(working_dir: str, export_dir: str, data_dir: str, model_name: str, dep
                                       launch.http_get_json(status_url)["model_version_status"]),
                           info["pid"], 300, "model server", info["log"])
         print("[serve] version %d is AVAILABLE" % version, flush=True)
-    vocab = (glob.glob(contract.model_vocab_path(pub["source"], contract.VOCAB_GLOB))
-             or glob.glob(os.path.join(data_dir, contract.VOCAB_GLOB)))[0]
+    vocab = (files.glob(contract.model_vocab_path(pub["source"], contract.VOCAB_GLOB))
+             or files.glob(os.path.join(data_dir, contract.VOCAB_GLOB)))[0]
     info["vocab_path"] = vocab
     eval_issues = os.path.join(data_dir, contract.EVAL_ISSUES_FILE)
     info["sample_request"] = (sample_request(info["rest_url"], model_name, vocab, eval_issues)
-                              if where == "local" and os.path.exists(eval_issues) else {})
+                              if where == "local" and files.exists(eval_issues) else {})
     return info
 
 
@@ -130,9 +129,6 @@ def roll_back(working_dir: str, run_id: str, steps: dict, reason: str) -> list[s
 
 def remove_scratch(working_dir: str, export_dir: str) -> None:
     """Hidden temporary dirs of an interrupted publish (.tmp-* in a base path) or export (.* in export_dir)."""
-    import shutil
-    if "://" in working_dir:
-        return
-    for scratch in glob.glob(os.path.join(versions.serving_dir(working_dir), "*", ".tmp-*")) + \
-            glob.glob(os.path.join(export_dir, ".*")):
-        shutil.rmtree(scratch, ignore_errors=True)
+    for scratch in files.glob(os.path.join(versions.serving_dir(working_dir), "*", ".tmp-*")) + \
+            files.glob(os.path.join(export_dir, ".*")):
+        files.rmtree(scratch)

@@ -144,6 +144,16 @@ def is_same_process(record: dict) -> bool:
     return True
 
 
+def log_path(working_dir: str, name: str) -> str:
+    """Where a local process started for working_dir writes its log: beside the process records, or, for a
+    gs:// working dir, under this machine's temporary dir (a process writes a local file)."""
+    if not files.is_remote(working_dir):
+        return os.path.join(versions.serving_dir(working_dir), name)
+    import tempfile
+    bucket_path = working_dir.split("://", 1)[1].strip("/").replace("/", "_")
+    return os.path.join(tempfile.gettempdir(), "ghsumm-logs", bucket_path, name)
+
+
 def start_detached(cmd: list[str], log_path: str, env: dict) -> dict:
     """Starts cmd in its own session (it outlives the task, the pipeline and a Ctrl-C of the caller); its output
     goes to log_path. Returns its identity record: pid, create_time, command."""

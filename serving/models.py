@@ -28,6 +28,8 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
+from data import files
+
 log = logging.getLogger("serving")
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -214,6 +216,8 @@ LOADING, AVAILABLE, END = "LOADING", "AVAILABLE", "END"
 
 def _fingerprint(path: str):
     """What changes when a version dir's files change (so a failed version is retried after a fix)."""
+    if not files.tf_reaches(path):  # names only: a store TF cannot reach (see _tf_path)
+        return tuple(files.glob(os.path.join(path, "*")) + files.glob(os.path.join(path, "variables", "*")))
     try:
         out = []
         for root in (path, os.path.join(path, "variables")):
@@ -241,15 +245,23 @@ class ModelManager:
         self._failed: dict[int, object] = {}  # version -> fingerprint when it failed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._scratch: str | None = None  # local copies of versions TF cannot read where they are
 
     # -- versions on disk ------------------------------------------------------------------------------------
     def versions_on_disk(self) -> list[int]:
-        try:
-            names = tf.io.gfile.listdir(self.base_path)
-        except tf.errors.NotFoundError:
-            return []
-        return sorted(int(n.rstrip("/")) for n in names
-                      if n.rstrip("/").isdigit() and tf.io.gfile.isdir(os.path.join(self.base_path, n.rstrip("/"))))
+        return sorted(int(n) for n in files.listdir(self.base_path)
+                      if n.isdigit() and files.isdir(os.path.join(self.base_path, n)))
+
+    def _tf_path(self, path: str) -> str:
+        """path, or a local copy of it when TensorFlow cannot read it there (a gs:// base path on a GCS stand-in:
+        TF's GCS file system has no endpoint setting), as KFP's /gcs/ mount would; a fresh copy at each load (a
+        version that failed half-copied is read again whole)."""
+        if files.tf_reaches(path):
+            return path
+        import tempfile
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix="ghsumm-model-server-")
+        return files.local_copy(path, tempfile.mkdtemp(dir=self._scratch))
 
     def poll(self) -> None:
         """One look at the base path: load and switch to the newest version that has not failed as it is."""
@@ -282,7 +294,7 @@ class ModelManager:
         log.info("%s: loading version %d from %s", self.name, v, path)
         start = time.time()
         try:
-            version = Version(v, path)
+            version = Version(v, self._tf_path(path))
         except Exception as e:  # noqa: BLE001 - any load failure is reported and the old version kept
             message = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
             self._failed[v] = _fingerprint(path)

@@ -56,7 +56,7 @@ import sys
 import time
 from typing import Callable, Iterable, Optional
 
-from data import contract
+from data import contract, files
 
 EVAL_ISSUES = contract.EVAL_ISSUES_FILE
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
@@ -74,21 +74,20 @@ class InputError(Exception):
 
 def load_eval_issues(path: str, max_issues: Optional[int] = None) -> list[dict]:
     """The eval issues (dicts with at least id, title, body) in id order, the first max_issues of them."""
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise InputError("eval issues not found: %s (written by `python -m data.preprocess` as %s in its "
                          "--output_dir)" % (path, EVAL_ISSUES))
     issues = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                issue = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError("%s line %d is not JSON: %s" % (path, number, e)) from None
-            if not all(isinstance(issue.get(k), str) for k in ("title", "body")) or "id" not in issue:
-                raise InputError("%s line %d lacks a string id, title or body" % (path, number))
-            issues.append(issue)
+    for number, line in enumerate(files.read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            issue = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError("%s line %d is not JSON: %s" % (path, number, e)) from None
+        if not all(isinstance(issue.get(k), str) for k in ("title", "body")) or "id" not in issue:
+            raise InputError("%s line %d lacks a string id, title or body" % (path, number))
+        issues.append(issue)
     issues.sort(key=lambda i: str(i["id"]))
     if max_issues is not None:
         issues = issues[:max_issues]
@@ -170,8 +169,8 @@ def reading_stats(generated: list[str], bodies_read: list[str]) -> dict:
 def find_saved_model(path: str) -> str:
     """The SavedModel version directory: path itself, or its highest-numbered subdirectory holding one."""
     def is_saved_model(d):
-        return any(os.path.isfile(os.path.join(d, n)) for n in ("saved_model.pb", "saved_model.pbtxt"))
-    if not os.path.isdir(path):
+        return any(files.isfile(os.path.join(d, n)) for n in ("saved_model.pb", "saved_model.pbtxt"))
+    if not files.isdir(path):
         raise InputError("SavedModel not found: %s is not a directory" % path)
     if is_saved_model(path):
         return path
@@ -186,16 +185,17 @@ def find_saved_model(path: str) -> str:
 def load_saved_model(version_dir: str):
     """tf.saved_model.load, as the model server loads it (keep the result alive while using its signatures)."""
     import tensorflow as tf
-    return tf.saved_model.load(version_dir)
+    with files.tf_path(version_dir) as path:  # a local copy where TF cannot read it (data/files.py)
+        return tf.saved_model.load(path)
 
 
 def model_vocab_size(version_dir: str) -> Optional[int]:
     """The vocabulary size the model was built for, from its T2T embedding variables'
     name (transformer/symbol_modality_<vocab>_<hidden>/...); None if no such variable."""
     import tensorflow as tf
-    sizes = {int(m.group(1)) for name, _ in tf.train.list_variables(os.path.join(version_dir, "variables",
-                                                                                 "variables"))
-             for m in [re.search(r"symbol_modality_(\d+)_\d+", name)] if m}
+    with files.tf_path(os.path.join(version_dir, "variables")) as variables:  # as load_saved_model
+        names = [name for name, _ in tf.train.list_variables(os.path.join(variables, "variables"))]
+    sizes = {int(m.group(1)) for name in names for m in [re.search(r"symbol_modality_(\d+)_\d+", name)] if m}
     if len(sizes) > 1:
         raise InputError("the SavedModel has embeddings for several vocabulary sizes %s; evaluate supports a "
                          "shared subword vocabulary only" % sorted(sizes))
@@ -207,14 +207,15 @@ def vocabulary_path(version_dir: str, data_dir: str, vocab_file: Optional[str] =
     if vocab_file:
         return vocab_file
     exported = os.path.join(version_dir, MODEL_VOCAB)
-    return exported if os.path.isfile(exported) else os.path.join(data_dir, contract.VOCAB_FILENAME)
+    return exported if files.isfile(exported) else os.path.join(data_dir, contract.VOCAB_FILENAME)
 
 
 def load_vocabulary(path: str):
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise InputError("vocabulary not found: %s" % path)
     from tensor2tensor.data_generators import text_encoder
-    return text_encoder.SubwordTextEncoder(path)
+    with files.tf_path(path) as local:  # T2T reads through TF's file system
+        return text_encoder.SubwordTextEncoder(local)
 
 
 def decode_settings(version_dir: str, signature) -> dict:
@@ -223,9 +224,8 @@ def decode_settings(version_dir: str, signature) -> dict:
     assets.extra/, else the graph (T2T's beam search tiles its state to [batch, beam, ...]; a transformer graph
     without that tiling decodes greedily, beam 1)."""
     card_path = os.path.join(version_dir, MODEL_CARD)
-    if os.path.isfile(card_path):
-        with open(card_path, encoding="utf-8") as f:
-            card = json.load(f)
+    if files.isfile(card_path):
+        card = json.loads(files.read_text(card_path))
         if card.get("beam_size") is not None:
             return {"beam_size": int(card["beam_size"]), "alpha": card.get("alpha"),
                     "extra_length": card.get("extra_length"), "source": MODEL_CARD}
@@ -305,8 +305,7 @@ def decode_issues(signature, encoder, inputs: list[list[int]], batch_size: int,
 def read_previous_rouge_l(path: str) -> tuple[float, Optional[str]]:
     """(model ROUGE-L, issues fingerprint) from an earlier metrics.json."""
     try:
-        with open(path, encoding="utf-8") as f:
-            previous = json.load(f)
+        previous = json.loads(files.read_text(path))
         return float(previous["rouge"]["model"]["rougeL"]), previous.get("data", {}).get("issues_sha1")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError("cannot read the previous model's ROUGE-L from %s (%s: %s)"
@@ -385,9 +384,9 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
 
     metrics = {
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"saved_model": os.path.abspath(version_dir), "version": os.path.basename(version_dir),
+        "model": {"saved_model": _absolute(version_dir), "version": os.path.basename(version_dir),
                   "vocab_size": model_vocab, "decode": decoding},
-        "data": {"data_dir": os.path.abspath(data_dir), "vocab_file": os.path.abspath(vocab_file),
+        "data": {"data_dir": _absolute(data_dir), "vocab_file": _absolute(vocab_file),
                  "n_issues": len(issues), "issues_sha1": sha1},
         "options": {"max_issues": max_issues, "max_input_length": max_input_length, "batch_size": batch_size,
                     "threshold_rouge_l": threshold_rouge_l, "baseline_metrics": baseline_metrics,
@@ -405,15 +404,16 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
     return metrics
 
 
+def _absolute(path: str) -> str:
+    return path if files.is_remote(path) else os.path.abspath(path)
+
+
 def _excerpt(text: str, limit: int = BODY_EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + " ..."
 
 
 def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    files.write_text(path, text)  # locally through a temporary file, renamed; one object on gs://
 
 
 PREDICTIONS = "predictions.jsonl"
@@ -422,7 +422,7 @@ PREDICTIONS = "predictions.jsonl"
 def write_outputs(metrics: dict, out: str, predictions: Optional[list[dict]] = None) -> None:
     """predictions.jsonl, metrics.json, report.html, then gate.txt (last: a reader that sees it sees the rest)."""
     from trainer import report_html
-    os.makedirs(out, exist_ok=True)
+    files.makedirs(out)
     if predictions is not None:
         _write_atomic(os.path.join(out, PREDICTIONS),
                       "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions))

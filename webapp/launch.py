@@ -11,7 +11,7 @@ import os
 import urllib.request
 
 from data import contract, project
-from serving import launch, versions
+from serving import launch
 
 PROCESS_NAME = "webapp"
 
@@ -40,7 +40,7 @@ def start_local(working_dir: str, run_dir: str, env: dict) -> dict:
     if running:  # one page per working dir: restart it on the new configuration
         launch.stop_recorded(running)
     port = launch.pick_port(8080)
-    log = os.path.join(versions.serving_dir(working_dir), PROCESS_NAME + ".log")
+    log = launch.log_path(working_dir, PROCESS_NAME + ".log")
     cmd = [project.app_python(), "-m", "webapp", "--host", "127.0.0.1", "--port", str(port)]
     proc = launch.start_detached(cmd, log, project.child_env(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **env))
     url = "http://127.0.0.1:%d" % port
