@@ -4,7 +4,11 @@ data dir's vocabulary and prints JSON facts about it:
   prob_sums       exp(logits) summed over the vocabulary at every teacher-forced title position (must be 1);
   fast_scores     the log-probability T2T's fast (cached) greedy decoding gives its own output;
   forced_scores   the log-probability the training graph (teacher forcing, no cache) gives that same output;
-  copy_only       with the gate shut (all copy), the probability mass on subwords that are not in the body.
+  copy_only       with the gate shut (all copy), the probability mass on subwords that are not in the body;
+  no_end          no_end_before on a row at position 1 and a row at position 5 (minimum 3): the EOS log-probs;
+  no_repeat       no_repeated_trigram after writing 0 5 6 7 5 6 (8 subwords): the log-probs (7 is banned);
+  long_outputs    fast beam decoding with a minimum length beyond decode_length and no repeated trigram: the
+                  ids it wrote (no EOS, no trigram twice).
 
     python tests/t2t_copy_model_check.py DATA_DIR
 """
@@ -52,9 +56,24 @@ def main(data_dir: str) -> None:
             feed = {targets: fast["outputs"].reshape(3, -1, 1, 1)}
             out = session.run({"forced": forced, "sums": sums, "outside": outside}, feed)
             out["fast"] = fast["scores"]
+        no_end = copy_model.no_end_before(tf.zeros([2, 1, 1, 8]), tf.constant([1, 5]), 3, 8)[:, 0, 0, 1]
+        no_repeat = copy_model.no_repeated_trigram(tf.zeros([1, 1, 1, 8]), tf.constant([[0, 5, 6, 7, 5, 6]]), 8)
+        with tf.Session() as session:
+            out["no_end"], out["no_repeat"] = session.run([no_end, no_repeat[0, 0, 0]])
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        hp.add_hparam(copy_model.MIN_LENGTH_HPARAM, 100)
+        hp.add_hparam(copy_model.NO_REPEAT_HPARAM, 3)
+        features = {"inputs": tf.constant(inputs), "target_space_id": tf.constant(0, tf.int32)}
+        model = registry.model(project_hparams.model_name(hp))(hp, tf.estimator.ModeKeys.PREDICT)
+        decoded = model.infer(dict(features), decode_length=6, beam_size=2)
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            out["long"] = session.run(decoded)["outputs"]
     print(json.dumps({"prob_sums": [float(out["sums"].min()), float(out["sums"].max())],
                       "fast_scores": out["fast"].tolist(), "forced_scores": out["forced"].tolist(),
-                      "copy_only_outside_body": float(out["outside"].max())}))
+                      "copy_only_outside_body": float(out["outside"].max()),
+                      "no_end": out["no_end"].tolist(), "no_repeat": out["no_repeat"].tolist(), "long_outputs": out["long"].tolist()}))
 
 
 if __name__ == "__main__":

@@ -210,6 +210,13 @@ def test_the_copy_model_is_a_distribution_and_fast_decoding_agrees_with_the_trai
     assert abs(facts["prob_sums"][0] - 1) < 1e-4 and abs(facts["prob_sums"][1] - 1) < 1e-4
     assert facts["fast_scores"] == pytest.approx(facts["forced_scores"], abs=1e-3)
     assert facts["copy_only_outside_body"] < 1e-4  # a shut gate only copies the body's subwords
+    assert facts["no_end"][0] < -1e8 and facts["no_end"][1] == 0  # no end of title before the minimum length
+    long_outputs = facts["long_outputs"]
+    assert all(len(ids) >= 6 and 1 not in ids[:6] for ids in long_outputs), long_outputs
+    assert facts["no_repeat"] == [0] * 7 + [-1e9]  # after "5 6 7 5 6", a 7 would write "5 6 7" twice
+    written = [ids[:ids.index(1)] if 1 in ids else ids for ids in long_outputs]  # up to EOS
+    trigrams = [[tuple(ids[i:i + 3]) for i in range(len(ids) - 2)] for ids in written]
+    assert all(len(set(t)) == len(t) for t in trigrams), long_outputs
 
 
 COPY_TINY = ["--hparams_set", "transformer_ghsumm_copy",

@@ -59,6 +59,10 @@ def parse_args(argv):
     p.add_argument("--beam_size", type=int, default=4)
     p.add_argument("--alpha", type=float, default=None,
                    help="length penalty of the beam search (default: the hparams set's, 0.6 unless it says)")
+    p.add_argument("--min_length", type=int, default=None,
+                   help="the fewest subwords a title has (copy model; default: the hparams set's, 0 unless it says)")
+    p.add_argument("--no_repeat_ngram", type=int, choices=(0, 3), default=None,
+                   help="3: no subword trigram written twice (copy model; default: the hparams set's)")
     return parser.parse_args(argv)
 
 
@@ -86,7 +90,8 @@ def main(argv=None) -> int:
             print(checkpoint.average_checkpoints(args.model_dir, steps, args.out))
         else:
             from trainer import export
-            print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha))
+            print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha,
+                                args.min_length, args.no_repeat_ngram))
     except (checkpoint.IncompatibleCheckpoint, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,7 +14,14 @@ loss (softmax cross-entropy of log p is -log p), its beam search and the SavedMo
 Selected by a hyper-parameter set that sets `ghsumm_model = "transformer_copy"` (transformer_ghsumm_copy in
 trainer/hparams.py); `trainer.hparams.model_name(hparams)` says which model a set trains. Variables live under
 transformer_copy/ (the plain model's under transformer/); trainer/checkpoint.py converts a plain Transformer
-checkpoint into this model's (`as_copy_model`). Runs in the t2t environment.
+checkpoint into this model's (`as_copy_model`).
+
+Two decoding rules, set by hyper-parameters and baked into an export (the decoding cache keeps the ids written
+so far): a minimum title length (`ghsumm_decode_min_length`, in subwords; 0: none): while a title is shorter,
+the end of title gets no probability, so beam search, which favours short outputs, cannot stop after two or three
+words (a short body asks for at most half its subwords); and no repeated trigram (`ghsumm_decode_no_repeat_ngram`
+= 3, as summarizers decode): a subword that would write a trigram of subwords a second time gets no probability
+("memory usage grows for memory usage grows"). Runs in the t2t environment.
 """
 from trainer import compat
 
@@ -26,8 +33,13 @@ from tensor2tensor.layers import common_layers, modalities  # noqa: E402
 from tensor2tensor.models import transformer  # noqa: E402
 from tensor2tensor.utils import registry  # noqa: E402
 
+from data.contract import EOS_ID  # noqa: E402
+
 MODEL_NAME = "transformer_copy"
 GATE_SCOPE = "copy_gate"
+MIN_LENGTH_HPARAM = "ghsumm_decode_min_length"  # subwords a decoded title has at least (0 or unset: no minimum)
+NO_REPEAT_HPARAM = "ghsumm_decode_no_repeat_ngram"  # 3: no subword trigram written twice (0 or unset: allowed)
+_WRITTEN = "title_ids"  # in the decoding cache: the ids written so far, per beam
 _EPSILON = 1e-9  # keeps log p finite where both the vocabulary and the copy give a word (almost) nothing
 
 
@@ -80,26 +92,37 @@ class TransformerCopy(transformer.Transformer):
         super().__init__(*args, **kwargs)
         self._body_ids = None        # set by model_fn / _fast_decode before anything is decoded
         self._copy_inputs = None     # (attention, body ids) of the newest decode() call, read by _copy_top
+        self._last_ids = None        # the target ids the newest targets bottom embedded
+        self._written = None         # fast decoding: the ids written so far [rows, positions] (start id first)
         self._init_cache_fn = self._init_cache_with_body_ids
 
     def set_mode(self, mode):
-        """T2T rebuilds the hparams per mode; the targets' top is ours in every one (a new dict: the old one is
-        shared with the caller's hparams)."""
+        """T2T rebuilds the hparams per mode; the targets' bottom and top are ours in every one (new dicts: the
+        old ones are shared with the caller's hparams)."""
         super().set_mode(mode)
         self._hparams.top = dict(self._hparams.top, targets=self._copy_top)
+        self._hparams.bottom = dict(self._hparams.bottom, targets=self._targets_bottom)
 
     def model_fn(self, features):
-        self._body_ids = _body_ids(features["inputs"])
+        self._body_ids, self._written = _body_ids(features["inputs"]), None
         return super().model_fn(features)
 
     def _fast_decode(self, features, decode_length, *args, **kwargs):
-        self._body_ids = _body_ids(features["inputs"])
+        self._body_ids, self._written = _body_ids(features["inputs"]), None
         return super()._fast_decode(features, decode_length, *args, **kwargs)
 
     def _init_cache_with_body_ids(self, cache, *args, **kwargs):
         cache = transformer._init_transformer_cache(cache, *args, **kwargs)  # pylint: disable=protected-access
         cache["body_ids"] = self._body_ids  # beam search expands it with the rest of the cache
+        # the ids written so far, [rows, positions, 1]: beam search lets a cache entry's middle dims grow
+        cache[_WRITTEN] = tf.zeros(common_layers.shape_list(self._body_ids)[:1] + [0, 1], tf.int32)
         return cache
+
+    def _targets_bottom(self, x, model_hparams, vocab_size):
+        """The symbol modality's targets bottom (the same variables), keeping the ids: in fast decoding, the id
+        written at the previous position."""
+        self._last_ids = x
+        return modalities.get_targets_bottom(modalities.ModalityType.SYMBOL)(x, model_hparams, vocab_size)
 
     def decode(self, decoder_input, encoder_output, encoder_decoder_attention_bias, decoder_self_attention_bias,
                hparams, cache=None, **kwargs):
@@ -109,12 +132,47 @@ class TransformerCopy(transformer.Transformer):
         output = super().decode(decoder_input, encoder_output, encoder_decoder_attention_bias,
                                 decoder_self_attention_bias, hparams, cache=cache, **kwargs)
         ids = cache["body_ids"] if cache is not None and "body_ids" in cache else self._body_ids
+        if cache is not None and _WRITTEN in cache:
+            last = tf.reshape(tf.cast(self._last_ids, tf.int32), [-1, 1, 1])
+            cache[_WRITTEN] = tf.concat([cache[_WRITTEN], last], axis=1)
+            self._written = cache[_WRITTEN][:, :, 0]
         self._copy_inputs = (last_encdec_attention(self.attention_weights, num_layers), ids)
         return output
 
     def _copy_top(self, body_output, targets, model_hparams, vocab_size):
-        """The targets' top: the symbol modality's logits mixed with the copy distribution."""
+        """The targets' top: the symbol modality's logits mixed with the copy distribution; in fast decoding,
+        the decoding rules of the hyper-parameters (a minimum length, no repeated n-gram)."""
         logits = modalities.symbol_top(body_output, targets, model_hparams, vocab_size)
         attention, ids = self._copy_inputs
         gate_logit = tf.layers.dense(body_output, 1, name=GATE_SCOPE)
-        return mix_copy(logits, gate_logit, attention, ids, vocab_size)
+        log_p = mix_copy(logits, gate_logit, attention, ids, vocab_size)
+        if self._written is None:
+            return log_p
+        min_length = int(self._hparams.get(MIN_LENGTH_HPARAM) or 0)
+        if min_length > 0:
+            # a short body is not made to give a long title: at most half its subwords are asked for
+            body_length = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)
+            position = tf.shape(self._written)[1] - 1  # the start id comes first
+            log_p = no_end_before(log_p, position, tf.minimum(min_length, body_length // 2), vocab_size)
+        if int(self._hparams.get(NO_REPEAT_HPARAM) or 0) == 3:
+            log_p = no_repeated_trigram(log_p, self._written, vocab_size)
+        return log_p
+
+
+def no_end_before(log_p, position, min_length, vocab_size: int):
+    """log_p [rows, ..., vocab] with the end of title (EOS) at -1e9 in the rows whose position < min_length
+    (a number, or one per row)."""
+    too_short = tf.reshape(tf.cast(position < min_length, log_p.dtype), [-1] + [1] * (len(log_p.shape) - 1))
+    return log_p + too_short * tf.one_hot(EOS_ID, vocab_size, dtype=log_p.dtype) * -1e9
+
+
+def no_repeated_trigram(log_p, written, vocab_size: int):
+    """log_p [rows, ..., vocab] with -1e9 on every subword that would repeat a trigram the row has written
+    already: the ones that followed an earlier occurrence of its last two ids. written: [rows, positions]."""
+    before, after, then = written[:, :-2], written[:, 1:-1], written[:, 2:]
+    follows = tf.logical_and(tf.equal(before, written[:, -2:-1]), tf.equal(after, written[:, -1:]))
+    rows = tf.broadcast_to(tf.range(tf.shape(written)[0])[:, None], tf.shape(then))
+    banned = tf.scatter_nd(tf.stack([rows, then], axis=-1), tf.cast(follows, log_p.dtype),
+                           [tf.shape(written)[0], vocab_size])
+    banned = tf.reshape(tf.cast(banned > 0, log_p.dtype), common_layers.shape_list(log_p))
+    return log_p + banned * -1e9

@@ -12,7 +12,8 @@ can find both beside the model.
 Atomic: the SavedModel is written into a hidden temporary directory in model_base_path (TF Serving only looks
 at all-digit names) and renamed into place once complete; on object stores, where a rename is a copy, the
 files are copied with saved_model.pb last, so a loader never finds a graph without its variables.
-Beam size and length penalty are baked into the export (T2T builds the beam search into the graph).
+Beam size, length penalty and the decoding rules (minimum length, no repeated trigram) are baked into the export
+(T2T builds the beam search into the graph).
 Runs in the t2t environment.
 """
 from __future__ import annotations
@@ -51,9 +52,11 @@ def _publish(tmp_dir: str, final_dir: str) -> None:
     tf.io.gfile.rmtree(tmp_dir)
 
 
-def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: float | None = None) -> str:
+def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: float | None = None,
+           min_length: int | None = None, no_repeat_ngram: int | None = None) -> str:
     """Exports the newest checkpoint; returns the version directory. alpha: the beam search's length penalty,
-    by default the one the hyper-parameter set decodes with (trainer.hparams.decode_alpha)."""
+    min_length and no_repeat_ngram: the copy model's decoding rules; by default the hyper-parameter set's
+    (trainer.hparams)."""
     from tensor2tensor.utils import decoding, registry, trainer_lib
     ckpt = checkpoint.newest_checkpoint(model_dir)
     if not ckpt:
@@ -73,6 +76,7 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
                                     problem_name=PROBLEM_NAME)
     model = trainer.hparams.model_name(hp)
     alpha = trainer.hparams.decode_alpha(hp) if alpha is None else alpha
+    rules = trainer.hparams.decode_rules(hp, min_length, no_repeat_ngram)
     decode_hp = decoding.decode_hparams(f"beam_size={beam_size},alpha={alpha},extra_length={EXTRA_LENGTH}")
     run_config = trainer_lib.create_run_config(model_name=model, model_dir=model_dir, num_gpus=0)
     estimator = trainer_lib.create_estimator(model, hp, run_config, decode_hparams=decode_hp)
@@ -87,7 +91,7 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     tf.io.gfile.copy(os.path.join(model_dir, VOCAB_FILENAME), os.path.join(extra, VOCAB_FILENAME), overwrite=True)
     # max_input_ids: how many body subwords the graph reads (T2T cuts inputs to max_input_seq_length inside the
     # serving graph too); clients use it to say truthfully how much of a body the model read.
-    card = dict(run, version=version, checkpoint=ckpt, beam_size=beam_size, alpha=alpha,
+    card = dict(run, version=version, checkpoint=ckpt, beam_size=beam_size, alpha=alpha, **rules,
                 extra_length=EXTRA_LENGTH, max_input_ids=hp.max_input_seq_length or None, exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     with tf.io.gfile.GFile(os.path.join(extra, contract.MODEL_CARD_FILE), "w") as f:
         f.write(json.dumps(card, indent=2) + "\n")
