@@ -10,7 +10,8 @@
     otherwise the text under it (or after it on its line) stays;
   - the labels of `<details>` blocks ("<summary>Click to expand!</summary>"; the block's text stays: TensorFlow's
     form puts the whole issue in one), markdown tables (environment tables), environment bullets ("- OS: Windows 10"), task-list lines
-    ("- [x] I searched existing issues"), placeholder answers ("_No response_", "N/A", "NULL", "none") and the
+    ("- [x] I searched existing issues", with the indented lines that continue them) and the sections under a
+    checklist label ("### Pull Request Readiness Checklist", OpenCV's), placeholder answers ("_No response_", "N/A", "NULL", "none") and the
     instructions templates leave in ("A clear and concise description of what the bug is.");
   - greetings and thanks before the problem ("Hi, thanks for the great library! I have a question."): leading
     sentences that are only pleasantries are dropped, so the problem statement comes first.
@@ -73,7 +74,10 @@ _PLEASANTRY = re.compile(
     r"|i(?: have|'ve got| got) a (?:quick |small |simple )?question(?: about [^.!?]{0,60})?"
     r"|(?:quick|small|simple) question|i hope (?:you|this|all)[^.!?]{0,60}"
     r"|(?:i am|i'm) (?:new to [^.!?]{0,40}|a (?:beginner|newbie)[^.!?]{0,40}))[ \t]*(?:[.!?,:;)]+\s+|[.!?]*$)", re.I)
-_TASK_LINE = re.compile(r"^[ \t]*[-*][ \t]+\[[ xX]\][^\n]*$", re.M)
+# A task-list item with the lines that continue it (indented deeper, not an item of their own).
+_TASK_LINE = re.compile(r"^([ \t]*)[-*][ \t]+\[[ xX]\][^\n]*(?:\n\1[ \t]+(?![-*+][ \t])\S[^\n]*)*$", re.M)
+# A section under such a label is a checklist's instructions ("### Pull Request Readiness Checklist").
+_CHECKLIST_LABEL = re.compile(r"\bcheck ?list\b", re.I)
 _PLACEHOLDER = re.compile(r"^[ \t]*(_no response_|n/?a|null|none|no|-)[ \t]*\.?[ \t]*$", re.M | re.I)
 _AUTOLINK = re.compile(r"<([a-z][a-z0-9+.-]*://[^<>\s]+)>")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -131,7 +135,8 @@ def drop_template_sections(text: str) -> str:
     label, section = None, []
 
     def flush():
-        if label is None or not (_ENV_LABEL.search(label) or _is_short_answer(section)):
+        if label is None or not (_ENV_LABEL.search(label) or _CHECKLIST_LABEL.search(label)
+                                 or _is_short_answer(section)):
             out.extend(section)
         section.clear()
 

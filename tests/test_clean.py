@@ -272,13 +272,20 @@ TENSORFLOW_FORM = ("<details><summary>Click to expand!</summary>\n\n### Issue Ty
 REACT_FORM = ("**Do you want to request a *feature* or report a *bug*?**\n\nBug\n\n"
               "**What is the current behavior?**\n\n{body}\n\n"
               "**Which versions of React, and which browser / OS are affected by this issue?**\n\nReact 16.8, Chrome")
+# OpenCV's pull-request template (nlbse24): its item continued on an indented line was the title of two issues.
+OPENCV_CHECKLIST = ("{body}\n\n### Pull Request Readiness Checklist\n\nSee details at "
+                    "https://github.com/opencv/opencv/wiki/How_to_contribute#making-a-good-pull-request\n\n"
+                    "- [x] I agree to contribute to the project under Apache 2 License.\n"
+                    "- [x] There is accuracy test, performance test and test data in opencv_extra repository, if "
+                    "applicable\n      Patch to opencv_extra has the same branch name.\n"
+                    "- [x] The feature is well documented and sample code can be built with the project CMake\n")
 BUG_REPORT_FORM = ("**Describe the bug**\nA clear and concise description of what the bug is.\n{body}\n\n"
                    "**Desktop (please complete the following information):**\n - OS: Windows 10\n"
                    " - Browser: Chrome\n - Version: 112\n\n| package | version |\n|---|---|\n| react | 18.0 |")
 
 
-@pytest.mark.parametrize("form", [TENSORFLOW_FORM, REACT_FORM, BUG_REPORT_FORM],
-                         ids=["tensorflow", "react", "bug_report"])
+@pytest.mark.parametrize("form", [TENSORFLOW_FORM, REACT_FORM, BUG_REPORT_FORM, OPENCV_CHECKLIST],
+                         ids=["tensorflow", "react", "bug_report", "opencv_checklist"])
 def test_issue_form_text_is_removed_and_the_problem_stays(body, form):
     assert clean_body(form.format(body=body)) == clean_body(body)
 

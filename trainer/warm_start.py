@@ -192,8 +192,8 @@ def main(argv=None) -> int:
             train(model_dir, data["data"], args.steps, args.every, work, args.continue_from)
         scores = {step: summary_of(score(model_dir, step, data["dev"], work))
                   for step in checkpoint_steps(model_dir) if step % args.every == 0 or step == args.steps}
-        last = sorted(scores)[-args.average:] if args.average > 1 else []
-        if len(last) == args.average:
+        last = sorted(scores)[-args.average:]
+        if args.average > 1 and len(last) == args.average:
             name, metrics = average(model_dir, last, data["dev"], work)
             scores[name] = summary_of(metrics)
     except (FileNotFoundError, RuntimeError) as e:
