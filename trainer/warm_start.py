@@ -190,8 +190,9 @@ def main(argv=None) -> int:
         data = prepare_data(args.shared, work, vocab)
         if not args.score_only:
             train(model_dir, data["data"], args.steps, args.every, work, args.continue_from)
-        scores = {step: summary_of(score(model_dir, step, data["dev"], work))
-                  for step in checkpoint_steps(model_dir) if step % args.every == 0 or step == args.steps}
+        # every checkpoint the run wrote (every --every steps from where it started: 10500, 11500, ... when it
+        # continues step 9500)
+        scores = {step: summary_of(score(model_dir, step, data["dev"], work)) for step in checkpoint_steps(model_dir)}
         last = sorted(scores)[-args.average:]
         if args.average > 1 and len(last) == args.average:
             name, metrics = average(model_dir, last, data["dev"], work)
