@@ -42,7 +42,8 @@ $(T2T_READY):
 # `make run` is the whole gh_summ pipeline on this machine (kfp.local): preprocess the bundled sample, warm-start
 # from the shipped model (data/warm_start/), train 200 more steps, export, evaluate, serve, web app.
 # The model server and the web app keep running: `make stop` stops them. TRAIN_STEPS (a TOTAL, as in T2T)
-# overrides the pipeline's default; RUN_ARGS passes more pipeline flags.
+# overrides the pipeline's default; RUN_ARGS passes more pipeline flags (--verbose: kfp.local's whole output, which
+# otherwise goes to work/<run id>/logs/pipeline.log; the screen shows each step's start, progress and end).
 TRAIN_STEPS ?=
 RUN_ARGS ?=
 run: envs

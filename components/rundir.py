@@ -4,7 +4,8 @@
   steps/<step>.json     each step's outputs and seconds (evaluate's holds the promotion decision)
   steps/<step>.failed.json  a failed step's error, for the exit handler
   status.json           the final state, the failing step and its error, every step record (finalize)
-  logs/<step>.log       each project command's output
+  logs/<step>.log       each project command's output, after its command line
+  logs/pipeline.log     a local run's whole kfp.local output (pipeline/local.py prints only each step's story)
   data/ model/ export/<step>/ eval/ load_test/   the steps' outputs
   retrain.json          for a retrain: what it was chosen from (pipeline/retrain.py)
 

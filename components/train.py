@@ -24,7 +24,7 @@ def train(run_dir: str, data_dir: str, model_dir: str, train_steps: int, hparams
         out = rt.run_cli("train", run_dir,
                          ["-m", "trainer", "train", "--data_dir", data_here, "--model_dir", model_here,
                           "--train_steps", train_steps, "--hparams_set", hparams_set, "--hparams", hparams,
-                          "--gpus", gpus],
+                          "--gpus", gpus, "--progress_secs", 30],  # a progress line every 30 s
                          python=rt.t2t_python())
     last = [line for line in out.splitlines() if line.startswith("model dir ")]
     rt.record_step(run_dir, "train", model_dir=model_dir, train_steps=train_steps, hparams_set=hparams_set,

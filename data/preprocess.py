@@ -45,7 +45,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from data import clean, contract, pseudo_titles, readers, report, vocab
+from data import clean, contract, project, pseudo_titles, readers, report, vocab
 from data.report import METRICS_NAMESPACE
 from data.records import Issue, Reject, content_key, split_of
 
@@ -389,13 +389,16 @@ def run(argv: Optional[list[str]] = None) -> dict:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(level=logging.INFO, format=project.LOG_FORMAT, force=True)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
         stats = run(argv)
     except (readers.FormatError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    counts = stats["steps"]
+    log.info("%d rows read, %d valid, %d duplicates dropped; examples written: train %d, eval %d", counts["read_rows"],
+             counts["valid"], counts["duplicates"], counts["train"], counts["eval"])
     print(report.summary(stats))
     return 0
 

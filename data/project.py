@@ -1,6 +1,7 @@
 """The project on this machine: where it is, the two environments' interpreters, the environment a child process
 needs to import the project, and running a project command with its output logged (a failure raises with the
-log's tail). Every module that starts a project command calls this one.
+log's tail). Every module that starts a project command calls this one. StoryLines picks, from that streamed
+output, the lines a person follows (pipeline/local.py shows only those unless --verbose).
 
 - locally the app steps run `sys.executable -m ...` (or $GHSUMM_APP_PYTHON); t2t steps run $GHSUMM_T2T_PYTHON,
   default <repo>/.venv/t2t/bin/python;
@@ -9,12 +10,19 @@ log's tail). Every module that starts a project command calls this one.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(REPO, "data", "sample", "github_issues.csv")  # the bundled sample
+# How the project's CLIs log: their loggers are named ghsumm.<module>, and those lines (progress, counts) are the
+# ones a person follows; everything else a command prints (TensorFlow's and Beam's logs, library warnings) is
+# for its log (StoryLines).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_OUR_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<level>[A-Z]+) ghsumm\.[\w.]+: (?P<message>.*)")
+_TAGGED = re.compile(r"^\[(?P<tag>\w+)\] (?P<text>.*)")
 
 
 def t2t_python() -> str:
@@ -47,8 +55,8 @@ class CommandFailed(RuntimeError):
 
 def run_streamed(cmd: list, tag: str, log_path: str | None = None, env: dict | None = None) -> str:
     """Runs a project command (cwd: the repository), its output streamed to stdout with each line prefixed
-    "[tag] " and appended to log_path (when given). Returns the output; a failure raises CommandFailed with the
-    exit status and the output's tail."""
+    "[tag] " and appended to log_path (when given, after the command line). Returns the output; a failure raises
+    CommandFailed with the exit status and the output's tail."""
     cmd = [str(c) for c in cmd]
     print("[%s] $ %s" % (tag, " ".join(cmd)), flush=True)
     start = time.time()
@@ -57,6 +65,8 @@ def run_streamed(cmd: list, tag: str, log_path: str | None = None, env: dict | N
                             text=True, errors="replace")
     log = open(log_path, "a", encoding="utf-8") if log_path else None
     try:
+        if log:
+            log.write("$ %s\n" % " ".join(cmd))
         for line in proc.stdout:
             lines.append(line)
             sys.stdout.write("[%s] %s" % (tag, line))
@@ -73,6 +83,35 @@ def run_streamed(cmd: list, tag: str, log_path: str | None = None, env: dict | N
                             % (tag, rc, time.time() - start, " ".join(cmd[1:4]), "".join(lines[-30:])), rc, lines)
     print("[%s] done in %.1f s" % (tag, time.time() - start), flush=True)
     return "".join(lines)
+
+
+class StoryLines:
+    """Picks, from what run_streamed printed (a pipeline step's output, one line at a time), the lines that tell
+    the story: the step's own "[tag] ..." lines, and of each command's output (between "[tag] $ <command>" and
+    "[tag] done in ...") only our log lines, shortened to "[tag] message" ("[tag] WARNING message" above INFO).
+    pick(line) returns the line to show, or None."""
+
+    def __init__(self):
+        self.command = None  # the tag of the command whose output is streaming
+
+    def pick(self, line: str) -> str | None:
+        tagged = _TAGGED.match(line.rstrip("\n"))
+        if not tagged:
+            return None
+        tag, text = tagged.group("tag", "text")
+        if text.startswith("$ "):
+            self.command = tag
+            return None
+        if tag != self.command:
+            return "[%s] %s" % (tag, text)
+        if text.startswith("done in "):
+            self.command = None
+            return None
+        ours = _OUR_LOG_LINE.match(text)
+        if not ours:
+            return None
+        level = "" if ours.group("level") == "INFO" else ours.group("level") + " "
+        return "[%s] %s%s" % (tag, level, ours.group("message"))
 
 
 def run_logged(cmd: list, log_path: str, what: str, tag: str = "quality", timeout: float | None = None,

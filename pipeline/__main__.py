@@ -2,7 +2,8 @@
 
     python -m pipeline compile [--output gh_summ.yaml]        KFP v2 IR for a cluster (images: GHSUMM_APP_IMAGE,
                                                              GHSUMM_T2T_IMAGE; accelerator: GHSUMM_ACCELERATOR)
-    python -m pipeline run --local [--<parameter> VALUE ...]   the whole pipeline on this machine (kfp.local)
+    python -m pipeline run --local [--verbose] [--<parameter> VALUE ...]   the whole pipeline on this machine
+                                                             (kfp.local); --verbose: all of kfp.local's output
     python -m pipeline status [--working_dir work]           the local model server / web app still running
     python -m pipeline stop [--working_dir work]             stop them
     python -m pipeline submit --host URL [--token T] [--experiment NAME] [--run_name NAME] [--schedule CRON]
@@ -58,6 +59,9 @@ def parse_args(argv):
                    help="with kfp.local on this machine (for a cluster: compile, then submit)")
     p.add_argument("--train_retries", type=int, default=0, help="train's retries in a local run (default 0; the "
                    "compiled pipeline has 3, with backoff, for preemptible nodes)")
+    p.add_argument("--verbose", action="store_true", default=None, help="print kfp.local's whole output (executor "
+                   "inputs, every line of every step); default: each step's start, progress and end (GHSUMM_VERBOSE=1 "
+                   "does the same)")
     for name, default in pipeline_parameters().items():
         kind = type(default)
         if name in ("deploy_webapp", "run_load_test"):
@@ -146,8 +150,8 @@ def main(argv=None) -> int:
         return trigger.watch(args, pipeline_parameters())
     from pipeline import local
     if args.command == "run":
-        params = {k: v for k, v in vars(args).items() if k not in ("command", "local", "train_retries")}
-        status = local.run(params, train_retries=args.train_retries)
+        params = {k: v for k, v in vars(args).items() if k not in ("command", "local", "train_retries", "verbose")}
+        status = local.run(params, train_retries=args.train_retries, verbose=args.verbose)
         print(local.summary(status, working_dir_of(args)))
         return 0 if status["state"] == "SUCCEEDED" else 1
     if args.command == "status":

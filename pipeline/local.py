@@ -1,9 +1,17 @@
 """Run the pipeline on this machine with kfp.local (SubprocessRunner, use_venv=False: every component runs in the
 app environment, the t2t steps call the t2t environment's interpreter), then summarise the run from what its
-exit handler recorded in working_dir/<run id>/status.json."""
+exit handler recorded in working_dir/<run id>/status.json.
+
+What a run prints: one line when each step starts, its progress (data.project.StoryLines: the step's own lines
+and our CLIs' log lines), one line when it ends with its time and its log, then the summary. kfp.local's whole
+output (its own log, each task's executor input and outputs, every line the steps' commands print: TensorFlow's
+logs, library warnings) goes to <run dir>/logs/pipeline.log; verbose (--verbose, GHSUMM_VERBOSE=1) also prints
+it as it comes."""
 from __future__ import annotations
 
+import io
 import os
+import re
 import sys
 import tempfile
 import time
@@ -29,10 +37,73 @@ def absolutize(params: dict) -> dict:
     return params
 
 
-def run(params: dict, train_retries: int = 0, train_backoff: str = "10s") -> dict:
+# kfp.local's log lines when a task starts and ends (its colours taken out), and the indent of a task's output.
+_KFP_TASK = re.compile(r"^[\d:.]+ - [A-Z]+ - (?:Executing task '(?P<started>[\w-]+)'"
+                       r"|Task '(?P<ended>[\w-]+)' finished with status (?P<status>\w+))")
+_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+_TASK_INDENT = "    "
+
+
+def verbose_default() -> bool:
+    return os.environ.get("GHSUMM_VERBOSE", "") not in ("", "0")
+
+
+class _Screen(io.TextIOBase):
+    """Stands in for sys.stdout and sys.stderr while kfp.local runs the pipeline: every line goes to the run's log;
+    the screen gets a line when a step starts, its story (project.StoryLines), a line when it ends with its time and
+    log (when it failed, also the last line its task printed: the error); or, verbose, every line."""
+
+    def __init__(self, screen, log, run_dir: str, verbose: bool):
+        super().__init__()
+        self.screen, self.log, self.run_dir, self.verbose = screen, log, run_dir, verbose
+        self.partial, self.story, self.started, self.last = "", project.StoryLines(), {}, ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        if self.verbose:
+            self.screen.write(text)
+            return len(text)
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            shown = self.pick(_COLOURS.sub("", line))
+            if shown:
+                self.screen.write(shown + "\n")
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.screen.flush()
+
+    def pick(self, line: str) -> str | None:
+        if line.startswith(_TASK_INDENT):
+            self.last = line.strip() or self.last
+            return self.story.pick(line[len(_TASK_INDENT):])
+        task = _KFP_TASK.match(line)
+        if not task:
+            return None
+        step = (task.group("started") or task.group("ended")).replace("-", "_")
+        if task.group("started"):
+            self.story, self.started[step], self.last = project.StoryLines(), time.time(), ""
+            return "[%s] started" % step if step in STEPS else None
+        seconds = time.time() - self.started.pop(step, time.time())
+        if task.group("status") == "SUCCESS":
+            return "[%s] done in %.0f s (log %s)" % (step, seconds, self.log_of(step)) if step in STEPS else None
+        return "[%s] FAILED after %.0f s: %s (log %s)" % (step, seconds, self.last[:300], self.log_of(step))
+
+    def log_of(self, step: str) -> str:
+        """The step's own log (its commands' output) when it has one, else the run's."""
+        path = rundir.log_path(self.run_dir, step)
+        return path if path and os.path.exists(path) else self.log.name
+
+
+def run(params: dict, train_retries: int = 0, train_backoff: str = "10s", verbose: bool | None = None) -> dict:
     """Runs gh_summ with these parameters (the pipeline's defaults for the rest); returns status.json's content
     (state SUCCEEDED / FAILED, steps, ...). The run id defaults to gh-summ-<local time>. train_retries: train's
-    retries here (default none: a local failure is no lost node, and a retry would fail the same way)."""
+    retries here (default none: a local failure is no lost node, and a retry would fail the same way). verbose
+    (default: GHSUMM_VERBOSE set, not 0): print kfp.local's whole output, not only each step's story."""
     import warnings
 
     from kfp import local
@@ -52,20 +123,29 @@ def run(params: dict, train_retries: int = 0, train_backoff: str = "10s") -> dic
     from pipeline.gh_summ import make_pipeline
     gh_summ = make_pipeline(train_retries, train_backoff)
     start = time.time()
+    run_dir = rundir.run_dir_for(working_dir, params["run_id"])
+    log_path = rundir.log_path(run_dir, "pipeline") or os.path.join(tempfile.gettempdir(),
+                                                                    params["run_id"] + ".pipeline.log")
+    verbose = verbose_default() if verbose is None else verbose
     print("== gh_summ run %s: working dir %s" % (params["run_id"], working_dir), flush=True)
+    print("   kfp.local's whole output: %s%s" % (log_path, "" if verbose else " (--verbose prints it here)"),
+          flush=True)
     # The components (subprocesses of kfp.local) find the t2t interpreter and import the repository through their
     # environment: set for the run only, then put back as it was.
     saved = {k: os.environ.get(k) for k in ("GHSUMM_T2T_PYTHON", "PYTHONPATH")}
     os.environ.update(GHSUMM_T2T_PYTHON=project.t2t_python(), PYTHONPATH=project.pythonpath())
-    try:
-        gh_summ(**params)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    run_dir = rundir.run_dir_for(working_dir, params["run_id"])
+    screen, errors = sys.stdout, sys.stderr
+    with open(log_path, "a", encoding="utf-8") as log:
+        sys.stdout = sys.stderr = _Screen(screen, log, run_dir, verbose)
+        try:
+            gh_summ(**params)
+        finally:
+            sys.stdout, sys.stderr = screen, errors
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     status = rundir.read_status(run_dir) or {"state": "UNKNOWN (no status.json)", rundir.STEPS_KEY: {}}
     status["wall_s"] = round(time.time() - start, 1)
     status.setdefault("run_dir", run_dir)

@@ -1,9 +1,11 @@
 """The whole pipeline on this machine (kfp.local): a real run on the bundled sample from preprocess to a served
 model answering a request and the web app answering through it, a start_step run that reuses it, a run
 that fails inside train (the exit handler still records it, nothing stays deployed), bad input failing at the
-first step. Tiny settings: 5 train steps, 10 eval issues; and the default run (what `make run` does), two steps
+first step, and what each of these runs prints (each step's start, progress and end; --verbose: kfp.local's whole
+output). Tiny settings: 5 train steps, 10 eval issues; and the default run (what `make run` does), two steps
 past the shipped warm start."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,32 @@ def test_webapp_runs_after_serve_when_asked(good_run):
     assert health["reachable"] and health["version"] == status["steps"]["serve"]["version"]
     answer = requests.post(page["url"] + "/api/summarize", json={"body": "the app crashes on start"}, timeout=60)
     assert answer.status_code == 200, answer.text
+
+
+def test_the_screen_tells_each_steps_story(good_run, pipeline_working_dir):
+    """What a person sees of a run (pipeline/local.py): for each step a start line, its progress and an end line
+    with its time and log, then the summary; kfp.local's executor input and outputs, TensorFlow's and the
+    libraries' own output stay in the run's logs/pipeline.log (and each step's command output in its own log)."""
+    proc, status = good_run
+    screen, run_dir = proc.stdout, pipeline_working_dir / RUN_ID
+    whole = run_dir / "logs" / "pipeline.log"
+    for noise in ("executor_input", "parameterValues", "[KFP Executor", "external/local_xla", "Unable to register",
+                  "FutureWarning", "UserWarning", "Traceback"):
+        assert noise not in screen, noise
+    assert not re.search(r"^\[\w+\] \$ ", screen, re.M)  # the commands are in the logs
+    for step in ("preprocess", "copy_checkpoint", "train", "export", "evaluate", "serve", "webapp"):
+        log = run_dir / "logs" / (step + ".log")
+        assert "\n[%s] started\n" % step in screen, step
+        assert re.search(r"^\[%s\] done in \d+ s \(log %s\)$" % (step, re.escape(str(log if log.exists() else whole))),
+                         screen, re.M), step
+    assert re.search(r"^\[preprocess\] \d+ rows read, \d+ valid, .*examples written: train \d+, eval \d+$", screen,
+                     re.M)
+    assert re.search(r"^\[train\] trained 0 -> 5 steps in ", screen, re.M)
+    assert "\n[evaluate] decoded 10/10 issues, " in screen
+    assert "\n[serve] one request: " in screen
+    assert len(screen.splitlines()) <= 80, screen
+    logged = whole.read_text()
+    assert "Got executor_input" in logged and "[train] $ " in logged and "[train] done in " in logged
 
 
 def test_the_run_outputs_kfp_artifacts_with_their_metadata(good_run, pipeline_working_dir):
@@ -112,7 +140,7 @@ def test_start_step_reuses_the_earlier_outputs(good_run, run_pipeline, pipeline_
     assert status["state"] == "SUCCEEDED"
     for step in ("preprocess", "copy_checkpoint", "train", "export"):
         assert "[%s] reusing the earlier attempt's outputs" % step in proc.stdout, step
-    assert "[evaluate] $ " in proc.stdout  # evaluate ran again
+    assert "[evaluate] decoded 10/10 issues" in proc.stdout  # evaluate ran again
     assert (run_dir / "logs" / "train.log").read_text() == train_log  # train did not
     attempts = json.loads((run_dir / "run.json").read_text())["attempts"]
     assert [a["start_step"] for a in attempts][-2:] == ["preprocess", "evaluate"]
@@ -148,15 +176,22 @@ def test_failure_inside_train_still_runs_the_exit_handler(run_pipeline, pipeline
     assert "preprocess" in status["steps"] and "train" not in status["steps"] and "serve" not in status["steps"]
     assert status["steps"]["preprocess"]["data_dir"] == str(preprocessed_sample)  # a preprocessed dir: used as is
     assert "FAILED" in proc.stdout
+    assert re.search(r"^\[train\] FAILED after \d+ s: .+ \(log \S+/gh-summ-bad-train/logs/train\.log\)$", proc.stdout,
+                     re.M)
 
 
 def test_missing_data_fails_at_the_first_step(run_pipeline, pipeline_working_dir, tmp_path):
+    """--verbose: the screen shows kfp.local's whole output, as the run's logs/pipeline.log keeps it."""
     proc, status = run_pipeline(pipeline_working_dir, "--data", tmp_path / "nope.csv", "--run_id", "gh-summ-no-data",
-                                *PIPELINE_TINY)
+                                "--verbose", *PIPELINE_TINY)
     assert proc.returncode == 1
     assert status["state"] == "FAILED" and status["steps"] == {}
     assert status["failed_step"] == "preprocess" and "nope.csv" in status["error_message"]
     assert "failed in preprocess" in proc.stdout
+    logged = (pipeline_working_dir / "gh-summ-no-data" / "logs" / "pipeline.log").read_text()
+    for text in ("Got executor_input", "[KFP Executor", "[preprocess] $ ", "Traceback"):
+        assert text in proc.stdout and text in logged, text
+    assert "[preprocess] started" not in proc.stdout
 
 
 def test_start_step_without_an_earlier_run_fails_clearly(run_pipeline, pipeline_working_dir):
