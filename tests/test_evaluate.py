@@ -2,6 +2,7 @@
 on known strings, the gate both ways, the HTML report's escaping, and bad inputs (exit 2)."""
 import functools
 import json
+import logging
 import shutil
 
 import pytest
@@ -34,9 +35,21 @@ def eval_data(preprocessed_sample, tmp_path_factory):
     return data
 
 
+def run_main(args) -> int:
+    """main(args) in this process (TF is imported once, the model loaded once); main() sends its log (the progress
+    lines) to the stderr of the moment: the root logger's handlers and level are put back after it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return evaluate.main([str(a) for a in args])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 def run_cli(args, capsys):
-    """main(args) in this process (TF is imported once, the model loaded once): (exit code, stdout, stderr)."""
-    code = evaluate.main([str(a) for a in args])
+    """run_main(args): (exit code, stdout, stderr)."""
+    code = run_main(args)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -50,7 +63,7 @@ def model_args(model, data, out, *extra):
 def first_run(tiny_saved_model, eval_data, tmp_path_factory):
     """A plain evaluation (no gate criteria) through the tiny model: (out dir, metrics, stdout, stderr)."""
     out = tmp_path_factory.mktemp("first_run")
-    code = evaluate.main([str(a) for a in model_args(tiny_saved_model.parent, eval_data, out)])
+    code = run_main(model_args(tiny_saved_model.parent, eval_data, out))
     assert code == 0
     return out, json.loads((out / "metrics.json").read_text(encoding="utf-8"))
 

@@ -50,14 +50,16 @@ import collections
 import datetime
 import hashlib
 import json
+import logging
 import os
 import re
 import sys
 import time
 from typing import Callable, Iterable, Optional
 
-from data import contract, files
+from data import contract, files, project
 
+log = logging.getLogger("ghsumm.evaluate")
 EVAL_ISSUES = contract.EVAL_ISSUES_FILE
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 N_SAMPLES = 20
@@ -262,18 +264,22 @@ def serialize_inputs(ids: list[int]) -> bytes:
 
 
 class Progress:
-    """Prints 'decoded i/N issues, x issues/s, ETA' to stderr."""
+    """Reports 'decoded i/N issues, x issues/s, ETA': written to stream when one is given, else logged."""
 
     def __init__(self, total: int, stream=None):
-        self.total, self.stream, self.start = total, stream or sys.stderr, time.time()
+        self.total, self.stream, self.start = total, stream, time.time()
 
     def update(self, done: int) -> None:
         elapsed = max(time.time() - self.start, 1e-9)
         rate = done / elapsed
         eta = (self.total - done) / rate if rate > 0 else float("inf")
-        self.stream.write("decoded %d/%d issues, %.2f issues/s, elapsed %s, ETA %s\n"
-                          % (done, self.total, rate, _hms(elapsed), _hms(eta)))
-        self.stream.flush()
+        message = "decoded %d/%d issues, %.2f issues/s, elapsed %s, ETA %s" % (done, self.total, rate, _hms(elapsed),
+                                                                             _hms(eta))
+        if self.stream:
+            self.stream.write(message + "\n")
+            self.stream.flush()
+        else:
+            log.info(message)
 
 
 def _hms(seconds: float) -> str:
@@ -468,6 +474,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=project.LOG_FORMAT, force=True)
     try:
         if args.baselines_only:
             issues = load_eval_issues(os.path.join(args.data_dir, EVAL_ISSUES), args.max_issues)
