@@ -38,14 +38,19 @@ def write_requests(path: str, vocab: str, issues_csv: str, count: int) -> int:
     return len(bodies)
 
 
+def _number(text: str) -> float:
+    """A Locust stats cell as a number: "N/A" (no request finished, e.g. a short run on a busy machine) is 0."""
+    return 0.0 if text.strip().upper() == "N/A" else float(text)
+
+
 def summary(out_dir: str) -> dict:
     """The 'Aggregated' row of Locust's stats CSV, as numbers."""
     with open(os.path.join(out_dir, "locust_stats.csv"), newline="") as f:
         rows = {r["Name"]: r for r in csv.DictReader(f)}
     r = rows["Aggregated"]
     return {"requests": int(r["Request Count"]), "failures": int(r["Failure Count"]),
-            "p50_ms": float(r["50%"]), "p95_ms": float(r["95%"]), "p99_ms": float(r["99%"]),
-            "avg_ms": float(r["Average Response Time"]), "requests_per_s": float(r["Requests/s"])}
+            "p50_ms": _number(r["50%"]), "p95_ms": _number(r["95%"]), "p99_ms": _number(r["99%"]),
+            "avg_ms": _number(r["Average Response Time"]), "requests_per_s": _number(r["Requests/s"])}
 
 
 def run(host: str, vocab: str, out_dir: str, users: int = 4, run_time: str = "20s", model_name: str = "ghsumm",
