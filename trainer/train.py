@@ -114,6 +114,8 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
     if start_step >= train_steps:
         log.info("model dir %s is at step %d >= --train_steps %d: nothing to train", model_dir, start_step,
                  train_steps)
+        if not tf.io.gfile.exists(os.path.join(model_dir, "loss_curve.png")):
+            write_loss_curve(model_dir)  # a killed run never wrote it
         return start_step
     hp = trainer_lib.create_hparams(hparams_set, hparams)  # create_experiment adds data_dir and the problem
     model = project_hparams.model_name(hp)
