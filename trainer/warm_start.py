@@ -107,9 +107,14 @@ def _one_checkpoint_dir(model_dir: str, step: int, out: str) -> str:
     return out
 
 
+def candidate_dir(work: str, candidate) -> str:
+    """Where a candidate (a step, or an average's name) is exported and scored: work/select/<step or name>."""
+    return os.path.join(work, "select", str(candidate).replace(" ", "-"))
+
+
 def score(model_dir: str, step: int, dev_dir: str, work: str) -> dict:
     """Checkpoint `step` exported and evaluated on the dev set as it would be served; its metrics (reused)."""
-    where = os.path.join(work, "select", str(step))
+    where = candidate_dir(work, step)
     if not os.path.exists(os.path.join(where, "eval", "metrics.json")):
         _one_checkpoint_dir(model_dir, step, os.path.join(where, "checkpoint"))
     return score_dir(where, "step %d" % step, dev_dir, keep_checkpoint=False)
@@ -119,7 +124,7 @@ def average(model_dir: str, steps: list[int], dev_dir: str, work: str) -> tuple[
     """The mean weights of checkpoints `steps` (a slim checkpoint in work/select/<name>/checkpoint, kept: it is
     shipped as it is when chosen), scored like a step; its name ("avg 17000-20000") and metrics."""
     name = "avg %d-%d" % (steps[0], steps[-1])
-    where = os.path.join(work, "select", name.replace(" ", "-"))
+    where = candidate_dir(work, name)
     if not os.path.exists(os.path.join(where, "checkpoint", "checkpoint")):
         _run([t2t_python(), "-m", "trainer", "average_checkpoints", "--model_dir", model_dir, "--steps",
               ",".join(map(str, steps)), "--out", os.path.join(where, "checkpoint")],
@@ -212,7 +217,7 @@ def main(argv=None) -> int:
         _run([t2t_python(), "-m", "trainer", "slim_checkpoint", "--model_dir", chosen, "--out", args.out],
              os.path.join(work, "slim.log"), f"slim checkpoint of step {best} -> {args.out}")
     else:  # an average: already a slim checkpoint
-        ship_slim(os.path.join(work, "select", best.replace(" ", "-"), "checkpoint"), args.out)
+        ship_slim(os.path.join(candidate_dir(work, best), "checkpoint"), args.out)
     shutil.copy(os.path.join(model_dir, "loss_curve.png"), args.out)
     with open(os.path.join(args.out, "selection.json"), "w") as f:
         json.dump({"dev_set": DEV_SOURCE + " (eval split)", "dev_scores_by_step": scores, "chosen_step": best},
