@@ -45,6 +45,7 @@ from tensorflow.core.protobuf import error_codes_pb2  # noqa: E402
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,  # noqa: E402
                                      predict_pb2, prediction_service_pb2_grpc)
 
+from data import project  # noqa: E402
 from serving.models import (DEFAULT_SIGNATURE, BadInput, Batcher, ModelManager, NotFound)  # noqa: E402
 
 log = logging.getLogger("serving")
@@ -531,7 +532,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=project.LOG_FORMAT)
     logging.getLogger("absl").setLevel(logging.WARNING)
     server = ModelServer(args.model_name, args.model_base_path, args.host, args.port, args.rest_api_port,
                          args.file_system_poll_wait_seconds, args.enable_batching == "true", args.max_batch_size,

@@ -15,6 +15,8 @@ import argparse
 import logging
 import sys
 
+from data import project
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m trainer", description="train and export ghsumm models")
@@ -68,7 +70,7 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(level=logging.INFO, format=project.LOG_FORMAT, force=True)
     from trainer import checkpoint  # applies the shims, imports TF 2.15 + T2T
     import tensorflow.compat.v1 as tf
     tf.logging.set_verbosity(tf.logging.WARN)

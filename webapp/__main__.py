@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from data import project
 from webapp import create_app
 
 
@@ -14,7 +15,7 @@ def main(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
     p.add_argument("--port", type=int, default=8080)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=project.LOG_FORMAT)
     create_app({"warm": True}).run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
 
