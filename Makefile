@@ -61,9 +61,14 @@ load_test: envs
 	$(APP)/bin/python -m serving.load_test --model_base_path $(WORK)/serving/ghsumm --out $(WORK)/load
 
 # The web app's end-to-end test drives Debian's chromium: tests/setup_browser.sh installs it when missing.
+# Two pytest workers (pytest-xdist): most of a test's time is one busy core (Beam's DirectRunner, process
+# start-ups, servers answering), so two at once use both cores. Tests that share one pipeline run are kept on one
+# worker (xdist_group, --dist loadgroup). TEST_WORKERS=0 runs them in this process, one after another; the
+# slowest are listed at the end.
+TEST_WORKERS ?= 2
 test: envs
 	bash tests/setup_browser.sh
-	$(APP)/bin/python -m pytest -q tests
+	$(APP)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations 15 tests
 
 # The shipped warm-start model's ROUGE against the lead baselines: bundled eval split and nlbse24 (work/quality/).
 quality: envs

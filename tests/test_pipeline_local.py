@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import PIPELINE_BASE_RUN_ID as RUN_ID, PIPELINE_TINY, kfp_artifact, kfp_task_outputs
+from tests.conftest import PIPELINE_BASE_RUN_ID as RUN_ID, PIPELINE_RUNS, PIPELINE_TINY, kfp_artifact, kfp_task_outputs
+
+pytestmark = PIPELINE_RUNS
 
 
 @pytest.fixture(scope="module")

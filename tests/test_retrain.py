@@ -14,7 +14,10 @@ import time
 import pytest
 import requests
 
-from tests.conftest import PIPELINE_BASE_RUN_ID, REPO, SAMPLE_CSV, T2T_PYTHON, kfp_artifact, kfp_task_outputs
+from tests.conftest import (PIPELINE_BASE_RUN_ID, PIPELINE_RUNS, REPO, SAMPLE_CSV, T2T_PYTHON, kfp_artifact,
+                            kfp_task_outputs)
+
+pytestmark = PIPELINE_RUNS
 
 RETRAIN_ID = "gh-summ-test-retrain"
 MORE_STEPS = 3
