@@ -70,6 +70,14 @@ def first_run(tiny_saved_model, eval_data, tmp_path_factory):
 
 # ---------------------------------------------------------------- real decodes
 
+def test_loading_the_saved_model_logs_no_tensorflow_warnings(tiny_saved_model, caplog):
+    # TF's logger prints to stderr outside pytest; here its records reach caplog
+    with caplog.at_level(logging.WARNING):
+        model = evaluate.load_saved_model(str(tiny_saved_model))
+    assert "serving_default" in model.signatures
+    assert not [r for r in caplog.records if "Unable to create a python object" in r.getMessage()]
+
+
 def test_decodes_the_eval_issues_through_the_saved_model(first_run, tiny_saved_model, eval_data):
     out, metrics = first_run
     # The base path was given: its newest numbered version was loaded, and T2T's default beam 4 read from the graph.
