@@ -70,6 +70,19 @@ def clean_tf_error(message: str) -> str:
     return " ".join(keep) or "invalid input"
 
 
+def load_saved_model(path: str):
+    """tf.saved_model.load of a local SavedModel directory. T2T exports TF1 reference variables; TF 2's loader
+    warns once per variable that it cannot wrap them as Python objects ("Unable to create a python object for
+    variable ..."), which the signatures do not need: only TF's errors pass while it loads."""
+    tf_log = tf.get_logger()
+    level = tf_log.level
+    tf_log.setLevel(logging.ERROR)
+    try:
+        return tf.saved_model.load(path)
+    finally:
+        tf_log.setLevel(level)
+
+
 class Version:
     """One loaded SavedModel version: its signatures, callable from any thread."""
 
@@ -77,8 +90,7 @@ class Version:
         self.number = number
         self.path = path
         self.signature_defs = read_signature_defs(path)
-        tf.get_logger().setLevel(logging.ERROR)  # one warning per T2T reference variable otherwise
-        self._loaded = tf.saved_model.load(path)  # keeps the functions' variables alive
+        self._loaded = load_saved_model(path)  # keeps the functions' variables alive
         self.functions = dict(self._loaded.signatures)
 
     def function(self, signature_name: str):

@@ -185,19 +185,11 @@ def find_saved_model(path: str) -> str:
 
 
 def load_saved_model(version_dir: str):
-    """tf.saved_model.load, as the model server loads it (keep the result alive while using its signatures)."""
-    import tensorflow as tf
-    # T2T exports TF1 reference variables; TF 2's loader warns once per variable that it cannot wrap them as
-    # Python objects ("Unable to create a python object for variable ..."), which the signatures do not need:
-    # library noise on the terminal of evaluate, make quality and warm_start, so only its errors pass here.
-    tf_log = tf.get_logger()
-    level = tf_log.level
-    tf_log.setLevel(logging.ERROR)
-    try:
-        with files.tf_path(version_dir) as path:  # a local copy where TF cannot read it (data/files.py)
-            return tf.saved_model.load(path)
-    finally:
-        tf_log.setLevel(level)
+    """The SavedModel loaded as the model server loads it (serving.models.load_saved_model: without TF's warning
+    per T2T variable); keep the result alive while using its signatures."""
+    from serving import models
+    with files.tf_path(version_dir) as path:  # a local copy where TF cannot read it (data/files.py)
+        return models.load_saved_model(path)
 
 
 def model_vocab_size(version_dir: str) -> Optional[int]:
