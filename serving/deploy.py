@@ -42,12 +42,14 @@ def start_local_server(working_dir: str, model_name: str, base: str, run_dir: st
         print("[serve] reusing the model server %s (pid %s), which loads new versions itself"
               % (running["rest_url"], running["pid"]), flush=True)
         return {k: running[k] for k in ("rest_url", "grpc_address", "pid", "log")}
-    rest, grpc = launch.pick_port(8501), launch.pick_port(8500)
     log = launch.log_path(working_dir, model_name + ".server.log")
-    cmd = [project.app_python(), "-m", "serving.model_server", "--model_name", model_name, "--model_base_path",
-           base, "--host", "127.0.0.1", "--port", str(grpc), "--rest_api_port", str(rest),
-           "--file_system_poll_wait_seconds", "1"]
-    proc = launch.start_detached(cmd, log, project.child_env(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1"))
+
+    def command(ports):
+        return [project.app_python(), "-m", "serving.model_server", "--model_name", model_name, "--model_base_path",
+                base, "--host", "127.0.0.1", "--rest_api_port", str(ports[0]), "--port", str(ports[1]),
+                "--file_system_poll_wait_seconds", "1"]
+    proc, (rest, grpc) = launch.start_on_ports([8501, 8500], command, log, project.child_env(
+        TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1"), "model server")
     info = dict(proc, rest_url="http://127.0.0.1:%d" % rest, grpc_address="127.0.0.1:%d" % grpc, log=log,
                 started=True)
     launch.write_record(working_dir, model_name, dict(proc, rest_url=info["rest_url"],

@@ -14,12 +14,15 @@
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -111,6 +114,45 @@ def port_free(port: int) -> bool:
 
 def pick_port(preferred: int) -> int:
     return preferred if port_free(preferred) else free_port()
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _ports_lock():
+    """This machine's one lock on choosing local ports (a file in its temporary dir; every user of it, every
+    process)."""
+    with open(os.path.join(tempfile.gettempdir(), "ghsumm-ports.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def start_on_ports(preferred: list[int], command, log_path: str, env: dict, what: str,
+                   timeout: float = 300) -> tuple[dict, list[int]]:
+    """Starts command(ports) detached (start_detached) on the preferred ports, a free one for each that is taken,
+    and waits until it listens on all of them. Returns its identity record and its ports.
+
+    Choosing and waiting hold one lock of this machine: two runs starting at once (two working dirs, two test
+    workers) would otherwise both find 8501 free, and the loser's process would exit while it waited for the
+    winner's answers."""
+    with _ports_lock():
+        ports = [pick_port(p) for p in preferred]
+        proc = start_detached(command(ports), log_path, env)
+        try:
+            wait_until(lambda: all(listening(p) for p in ports), proc["pid"], timeout, what, log_path)
+        except RuntimeError:
+            stop_recorded(proc)  # not left running without a record when it never listens
+            raise
+    return proc, ports
 
 
 def alive(pid) -> bool:

@@ -255,9 +255,9 @@ def title_codec(tiny_title_model):
 # of the test's own, tiny settings (5 train steps of the tiny set, 10 eval issues). The model servers and web
 # apps the runs start are stopped when the session ends (`python -m pipeline stop`).
 
-# The test files that run the pipeline (or the trigger watcher, which launches runs) share one pytest-xdist worker
-# (`make test` runs two): the base run below is made once for all of them, and two runs at once could both find
-# the model server's and the web app's preferred ports (8501, 8080) free and then race for them.
+# The test files that continue the base run below (test_pipeline_local, test_retrain) share one pytest-xdist
+# worker (`make test` runs two), so that it is made once for all of them. Other runs may go on beside them: the
+# model servers and web apps choose their ports under one lock of the machine (serving.launch.start_on_ports).
 PIPELINE_RUNS = pytest.mark.xdist_group("pipeline_runs")
 
 # The tiny set from scratch, whatever the pipeline's defaults are (they follow the shipped warm start).

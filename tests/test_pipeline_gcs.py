@@ -10,10 +10,8 @@ import subprocess
 import sys
 
 from data import contract
-from tests.conftest import PIPELINE_RUNS, REPO
+from tests.conftest import REPO
 from tests.gcs_api_stub import GcsApiStub
-
-pytestmark = PIPELINE_RUNS
 
 RUN_ID = "gh-summ-gcs-run"
 WORK = "gs://bkt/work"

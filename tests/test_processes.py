@@ -36,3 +36,28 @@ def test_the_recorded_process_itself_is_stopped(tmp_path):
     assert launch.stop_recorded(record, timeout=10) is True
     assert not launch.alive(record["pid"])
     assert launch.live_record(str(tmp_path), "sleeper") is None
+
+
+def test_two_servers_started_at_once_on_the_same_preferred_port_each_get_a_port_of_their_own(tmp_path):
+    """Two runs (two working dirs, two test workers) start their model servers at the same moment, both preferring
+    one port: without the machine's port lock both find it free, and one server exits on "address in use"."""
+    import concurrent.futures
+    preferred = launch.free_port()
+
+    def start(name):
+        return launch.start_on_ports([preferred], lambda ports: [sys.executable, "-m", "http.server", str(ports[0]),
+                                                                 "--bind", "127.0.0.1"],
+                                     str(tmp_path / f"{name}.log"), None, name, timeout=60)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(start, name) for name in ("first", "second")]
+        started = [f.result() for f in futures]
+    try:
+        ports = [p for _, (p,) in started]
+        assert preferred in ports and len(set(ports)) == 2
+        time.sleep(0.5)
+        assert all(launch.alive(proc["pid"]) for proc, _ in started)
+        assert all(launch.listening(p) for p in ports)
+    finally:
+        for proc, _ in started:
+            launch.stop_recorded(proc, timeout=10)

@@ -17,11 +17,9 @@ from urllib.parse import urlparse
 import pytest
 
 from tests import kfp_api_stub
-from tests.conftest import PIPELINE_RUNS, REPO, SAMPLE_CSV, T2T_PYTHON
+from tests.conftest import REPO, SAMPLE_CSV, T2T_PYTHON
 from tests.gcs_api_stub import GcsApiStub
 from tests.kfp_api_stub import TOKEN, Recorder
-
-pytestmark = PIPELINE_RUNS
 
 # A real run, as cheap as it gets: 2 steps of the tiny set from scratch, 5 eval issues, no web app.
 CHEAP = ["--train_steps", "2", "--hparams_set", "transformer_ghsumm_tiny", "--hparams", "batch_size=256,max_length=64",

@@ -39,10 +39,10 @@ def start_local(working_dir: str, run_dir: str, env: dict) -> dict:
     running = launch.live_record(working_dir, PROCESS_NAME)
     if running:  # one page per working dir: restart it on the new configuration
         launch.stop_recorded(running)
-    port = launch.pick_port(8080)
     log = launch.log_path(working_dir, PROCESS_NAME + ".log")
-    cmd = [project.app_python(), "-m", "webapp", "--host", "127.0.0.1", "--port", str(port)]
-    proc = launch.start_detached(cmd, log, project.child_env(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **env))
+    proc, (port,) = launch.start_on_ports(
+        [8080], lambda ports: [project.app_python(), "-m", "webapp", "--host", "127.0.0.1", "--port", str(ports[0])],
+        log, project.child_env(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **env), "web app", timeout=120)
     url = "http://127.0.0.1:%d" % port
     launch.write_record(working_dir, PROCESS_NAME, dict(proc, url=url, log=log, run_dir=run_dir, env=env))
 
