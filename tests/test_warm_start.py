@@ -27,3 +27,29 @@ def test_a_shipped_slim_checkpoint_replaces_the_older_weights_and_keeps_the_rest
     warm_start.ship_slim(str(slim), str(out))
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "checkpoint", "model.ckpt-12000.data-00000-of-00001",
                                                    "model.ckpt-12000.index"]
+
+
+def metrics(n_issues, rouge_l, verbatim, most_common):
+    return {"data": {"n_issues": n_issues}, "rouge": {"model": {"rougeL": rouge_l}},
+            "reading": {"verbatim_span_share": verbatim, "dangling_share": 0.0},
+            "collapse": {"most_common_share": most_common}}
+
+
+def test_a_candidate_is_summed_up_on_both_dev_sets_each_issue_counting_once():
+    summary = warm_start.summary_of([metrics(480, 24.0, 0.2, 0.002), metrics(320, 19.0, 0.3, 0.009)])
+    assert summary == {"rougeL": 22.0, "verbatim_span_share": 0.24, "dangling_share": 0.0,
+                       "most_common_share": 0.009, "dev_rougeL": 24.0, "dev2_rougeL": 19.0}
+
+
+def test_the_second_dev_set_leaves_out_every_row_of_the_bundled_sample(tmp_path):
+    import csv
+    from tests.conftest import SAMPLE_CSV
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    source = tmp_path / "source.csv"
+    new_row = ["1", '"https://github.com/owner/repo/issues/1"', "a title", "a body"]
+    with open(source, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, rows[0], new_row, rows[-1]])
+    out = warm_start.without_bundled_sample(str(source), str(tmp_path / "dev2.csv"))
+    with open(out, newline="", encoding="utf-8") as f:
+        assert list(csv.reader(f)) == [header, new_row]

@@ -11,20 +11,23 @@ The recipe (data/warm_start/README.md says why, and what did not work):
      without their PRs, nlbse24, Jira story-point projects, GitBugs) and the pull-request and commit pairs of
      pr_commit_titles (read as change_jsonl: prefixes stripped, a [pull request]/[commit] tag before the body),
      cleaned and split by `python -m data.preprocess`, one new vocabulary built from the train split; the issue
-     sources' train examples twice (oversample_issues); the dev set is the eval split of
-     github_issues_medium.csv encoded with the vocabulary;
+     sources' train examples twice (oversample_issues); two dev sets encoded with the vocabulary: the eval
+     split of github_issues_medium.csv, and that of github_issues_sample.csv without the bundled sample's rows;
   2. train: `transformer_ghsumm_write` (a Transformer with a copy mechanism, the body's first 128 subwords) from
-     scratch on the real titles, checkpoint every --every steps; a killed run started again resumes;
-  3. select: every checkpoint exported and scored on the dev set (ROUGE-L, what a reader sees), and the mean
-     weights of the last --average of them (trainer average_checkpoints); the best one whose most common title
-     is given to at most 1% of the dev issues is written slim to --out with selection.json (every score) and
-     the loss curve.
+     scratch on the real titles, checkpoint every --every steps; a killed run started again resumes; then
+     (`--continue_from data/warm_start --train_on issues --hparams learning_rate_constant=0.2`) a fine-tuning
+     phase on the issue sources only, at a lower learning rate;
+  3. select: every checkpoint exported and scored on both dev sets (ROUGE-L, what a reader sees), and the mean
+     weights of the last --average of them (trainer average_checkpoints); the best on both together (773
+     issues; one alone cannot tell candidates apart) whose most common title is given to at most 1% of each
+     set's issues is written slim to --out with selection.json (every score) and the loss curve.
 Each step is a project command (data.preprocess, trainer train / export / slim_checkpoint, trainer.evaluate);
 finished steps are reused. Runs in the app environment; training in the t2t environment.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import functools
 import glob
 import json
@@ -43,6 +46,9 @@ ISSUE_SOURCES = ("kubeflow_gh_issues_samples/*.csv", "hf_datasets_issues_kardwal
                  "nlbse24/issues_train.csv", "jira_storypoint_choetkiertikul/*.csv", "gitbugs_jira_bugzilla/*.csv")
 CHANGE_SOURCES = ("pr_commit_titles/*.jsonl",)
 DEV_SOURCE = "kubeflow_gh_issues_samples/github_issues_medium.csv"
+# The second dev set: the eval split of the bundled sample's own source without the bundled sample's rows (which
+# `make quality` reports on). Its train split is trained on (ISSUE_SOURCES), its eval split never.
+DEV2_SOURCE = "kubeflow_gh_issues_samples/github_issues_sample.csv"
 HPARAMS_SET = "transformer_ghsumm_write"
 MAX_MOST_COMMON_SHARE = quality.MAX_MOST_COMMON_SHARE
 
@@ -67,7 +73,25 @@ def prepare_data(shared: str, work: str, vocab_file: str | None = None) -> dict:
     if not os.path.exists(os.path.join(dev_dir, "stats.json")):
         _run([sys.executable, "-m", "data.preprocess", "--input", os.path.join(shared, DEV_SOURCE), "--vocab_file",
               vocab, "--output_dir", dev_dir], os.path.join(work, "preprocess_dev.log"), "preprocess dev")
-    return {"data": data_dir, "dev": dev_dir, "vocab": vocab}
+    dev2_dir = os.path.join(work, "data_dev2")
+    if not os.path.exists(os.path.join(dev2_dir, "stats.json")):
+        source = without_bundled_sample(os.path.join(shared, DEV2_SOURCE), os.path.join(work, "dev2.csv"))
+        _run([sys.executable, "-m", "data.preprocess", "--input", source, "--vocab_file", vocab, "--output_dir",
+              dev2_dir], os.path.join(work, "preprocess_dev2.log"), "preprocess dev2")
+    return {"data": data_dir, "issues": issues_dir, "dev": [dev_dir, dev2_dir], "vocab": vocab}
+
+
+def without_bundled_sample(source: str, out: str) -> str:
+    """source (a Kaggle-style CSV: index, issue_url, issue_title, body) without the rows of the bundled sample,
+    written to out; out."""
+    with open(quality.DEFAULT_SAMPLE, newline="", encoding="utf-8") as f:
+        bundled = {row[1] for row in csv.reader(f)}
+    with open(source, newline="", encoding="utf-8") as f, open(out, "w", newline="", encoding="utf-8") as g:
+        rows = csv.reader(f)
+        writer = csv.writer(g)
+        writer.writerow(next(rows))
+        writer.writerows(row for row in rows if row[1] not in bundled)
+    return out
 
 
 def oversample_issues(issues_dir: str, data_dir: str) -> None:
@@ -80,13 +104,15 @@ def oversample_issues(issues_dir: str, data_dir: str) -> None:
             shutil.copy(path, target)
 
 
-def train(model_dir: str, data_dir: str, steps: int, every: int, work: str, continue_from: str | None) -> None:
+def train(model_dir: str, data_dir: str, steps: int, every: int, work: str, continue_from: str | None,
+          hparams: str = "") -> None:
     if continue_from and not os.path.exists(os.path.join(model_dir, "checkpoint")):
         _run([t2t_python(), "-m", "trainer", "copy_checkpoint", "--checkpoint_dir", continue_from, "--model_dir",
               model_dir, "--data_dir", data_dir, "--hparams_set", HPARAMS_SET], os.path.join(work, "copy.log"),
              "continue from %s" % continue_from)
     _run([t2t_python(), "-m", "trainer", "train", "--data_dir", data_dir, "--model_dir", model_dir,
-          "--train_steps", str(steps), "--hparams_set", HPARAMS_SET, "--save_checkpoints_steps", str(every),
+          "--train_steps", str(steps), "--hparams_set", HPARAMS_SET, "--hparams", hparams,
+          "--save_checkpoints_steps", str(every),
           "--keep_checkpoint_max", "1000", "--progress_secs", "60", "--random_seed", "1"],
          os.path.join(work, "train.log"), "train %s to step %d (progress in the log)" % (HPARAMS_SET, steps))
 
@@ -112,15 +138,15 @@ def candidate_dir(work: str, candidate) -> str:
     return os.path.join(work, "select", str(candidate).replace(" ", "-"))
 
 
-def score(model_dir: str, step: int, dev_dir: str, work: str) -> dict:
-    """Checkpoint `step` exported and evaluated on the dev set as it would be served; its metrics (reused)."""
+def score(model_dir: str, step: int, dev_dirs: list[str], work: str) -> list[dict]:
+    """Checkpoint `step` exported and evaluated on the dev sets as it would be served; its metrics (reused)."""
     where = candidate_dir(work, step)
-    if not os.path.exists(os.path.join(where, "eval", "metrics.json")):
+    if not _scored(where) and not _exported(where):
         _one_checkpoint_dir(model_dir, step, os.path.join(where, "checkpoint"))
-    return score_dir(where, "step %d" % step, dev_dir, keep_checkpoint=False)
+    return score_dir(where, "step %d" % step, dev_dirs, keep_checkpoint=False)
 
 
-def average(model_dir: str, steps: list[int], dev_dir: str, work: str) -> tuple[str, dict]:
+def average(model_dir: str, steps: list[int], dev_dirs: list[str], work: str) -> tuple[str, list[dict]]:
     """The mean weights of checkpoints `steps` (a slim checkpoint in work/select/<name>/checkpoint, kept: it is
     shipped as it is when chosen), scored like a step; its name ("avg 17000-20000") and metrics."""
     name = "avg %d-%d" % (steps[0], steps[-1])
@@ -129,36 +155,64 @@ def average(model_dir: str, steps: list[int], dev_dir: str, work: str) -> tuple[
         _run([t2t_python(), "-m", "trainer", "average_checkpoints", "--model_dir", model_dir, "--steps",
               ",".join(map(str, steps)), "--out", os.path.join(where, "checkpoint")],
              os.path.join(work, "average.log"), "average the checkpoints of steps %s" % ", ".join(map(str, steps)))
-    return name, score_dir(where, name, dev_dir, keep_checkpoint=True)
+    return name, score_dir(where, name, dev_dirs, keep_checkpoint=True)
 
 
-def score_dir(where: str, name: str, dev_dir: str, keep_checkpoint: bool) -> dict:
-    """where/checkpoint exported and evaluated on the dev set into where/eval; the metrics (reused when there)."""
+DEV_EVAL_DIRS = ("eval", "eval_dev2")  # a candidate's scores on the dev sets, in the order of prepare_data's
+
+
+def _scored(where: str) -> bool:
+    return all(os.path.exists(os.path.join(where, e, "metrics.json")) for e in DEV_EVAL_DIRS)
+
+
+def _exported(where: str) -> bool:
+    return bool(glob.glob(os.path.join(where, "export", "*", "saved_model.pb")))
+
+
+def score_dir(where: str, name: str, dev_dirs: list[str], keep_checkpoint: bool) -> list[dict]:
+    """where/checkpoint exported (where/export) and evaluated on each dev set into where/eval, where/eval_dev2;
+    the metrics of each (reused when there)."""
     from trainer import evaluate
-    metrics_path = os.path.join(where, "eval", "metrics.json")
-    if not os.path.exists(metrics_path):
-        ckpt = os.path.join(where, "checkpoint")
-        evaluate.evaluate(quality.export(ckpt, where, tag="warm_start"), dev_dir, os.path.join(where, "eval"))
-        if not keep_checkpoint:
-            shutil.rmtree(ckpt, ignore_errors=True)
-    with open(metrics_path) as f:
-        metrics = json.load(f)
-    print("[warm_start] %s: dev ROUGE-L %.2f; %s; most common title %.1f%%"
-          % (name, metrics["rouge"]["model"]["rougeL"], evaluate.format_reading(metrics["reading"]),
-             100 * metrics["collapse"]["most_common_share"]), flush=True)
-    return metrics
+    export = os.path.join(where, "export")
+    results = []
+    for dev_dir, eval_name in zip(dev_dirs, DEV_EVAL_DIRS):
+        metrics_path = os.path.join(where, eval_name, "metrics.json")
+        if not os.path.exists(metrics_path):
+            if not _exported(where):
+                quality.export(os.path.join(where, "checkpoint"), where, tag="warm_start")
+            evaluate.evaluate(export, dev_dir, os.path.join(where, eval_name))
+        with open(metrics_path) as f:
+            metrics = json.load(f)
+        print("[warm_start] %s on %s: ROUGE-L %.2f; %s; most common title %.1f%%"
+              % (name, os.path.basename(dev_dir), metrics["rouge"]["model"]["rougeL"],
+                 evaluate.format_reading(metrics["reading"]), 100 * metrics["collapse"]["most_common_share"]),
+              flush=True)
+        results.append(metrics)
+    if not keep_checkpoint:
+        shutil.rmtree(os.path.join(where, "checkpoint"), ignore_errors=True)
+    return results
 
 
-def summary_of(metrics: dict) -> dict:
-    return {"rougeL": round(metrics["rouge"]["model"]["rougeL"], 2),
-            "verbatim_span_share": round(metrics["reading"]["verbatim_span_share"], 3),
-            "dangling_share": round(metrics["reading"]["dangling_share"], 3),
-            "most_common_share": round(metrics["collapse"]["most_common_share"], 3)}
+def summary_of(metrics: list[dict]) -> dict:
+    """A candidate's scores on the dev sets together (each issue counts once; `rougeL` is what selects) and on
+    each ("dev", "dev2")."""
+    sizes = [m["data"]["n_issues"] for m in metrics]
+
+    def together(value) -> float:
+        return sum(n * value(m) for n, m in zip(sizes, metrics)) / sum(sizes)
+
+    summary = {"rougeL": round(together(lambda m: m["rouge"]["model"]["rougeL"]), 2),
+               "verbatim_span_share": round(together(lambda m: m["reading"]["verbatim_span_share"]), 3),
+               "dangling_share": round(together(lambda m: m["reading"]["dangling_share"]), 3),
+               "most_common_share": round(max(m["collapse"]["most_common_share"] for m in metrics), 3)}
+    for label, m in zip(("dev", "dev2"), metrics):
+        summary[label + "_rougeL"] = round(m["rouge"]["model"]["rougeL"], 2)
+    return summary
 
 
 def choose(scores: dict):
-    """The candidate (a step, or an average's name) with the best dev ROUGE-L among those that do not collapse
-    (most common title <= 1%)."""
+    """The candidate (a step, or an average's name) with the best ROUGE-L on the dev sets together among those
+    that do not collapse (most common title <= 1% on each)."""
     fine = {s: m for s, m in scores.items() if m["most_common_share"] <= MAX_MOST_COMMON_SHARE} or scores
     return max(fine, key=lambda s: fine[s]["rougeL"])
 
@@ -186,6 +240,11 @@ def main(argv=None) -> int:
                                                 "encodes the data, its weights start the training")
     parser.add_argument("--out", default=os.path.join(REPO, "work", "warm_start", "shipped"),
                         help="where the selected slim checkpoint goes (data/warm_start to ship it)")
+    parser.add_argument("--train_on", choices=("all", "issues"), default="all",
+                        help="all: issues (twice), pull requests and commits; issues: the issue sources only (a "
+                             "fine-tuning phase after the mixed one)")
+    parser.add_argument("--hparams", default="",
+                        help="T2T overrides of the training, e.g. learning_rate_constant=0.2 (a fine-tuning phase)")
     args = parser.parse_args(argv)
     work = os.path.abspath(args.work)
     model_dir = os.path.join(work, "model")
@@ -194,7 +253,8 @@ def main(argv=None) -> int:
         vocab = quality.vocabulary(args.continue_from) if args.continue_from else None
         data = prepare_data(args.shared, work, vocab)
         if not args.score_only:
-            train(model_dir, data["data"], args.steps, args.every, work, args.continue_from)
+            train(model_dir, data["data" if args.train_on == "all" else "issues"], args.steps, args.every, work,
+                  args.continue_from, args.hparams)
         # every checkpoint the run wrote (every --every steps from where it started: 10500, 11500, ... when it
         # continues step 9500)
         scores = {step: summary_of(score(model_dir, step, data["dev"], work)) for step in checkpoint_steps(model_dir)}
@@ -220,7 +280,9 @@ def main(argv=None) -> int:
         ship_slim(os.path.join(candidate_dir(work, best), "checkpoint"), args.out)
     shutil.copy(os.path.join(model_dir, "loss_curve.png"), args.out)
     with open(os.path.join(args.out, "selection.json"), "w") as f:
-        json.dump({"dev_set": DEV_SOURCE + " (eval split)", "dev_scores_by_step": scores, "chosen_step": best},
+        json.dump({"dev_sets": {"dev": DEV_SOURCE + " (eval split)",
+                                "dev2": DEV2_SOURCE + " (eval split) without the bundled sample's rows"},
+                   "dev_scores_by_step": scores, "chosen_step": best},
                   f, indent=2)
     print(f"[warm_start] chose step {best} {scores[best]} -> {args.out}; "
           f"`make quality` reports it on the bundled sample and nlbse24")
