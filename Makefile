@@ -21,14 +21,18 @@ QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory"
 envs: $(APP_READY) $(T2T_READY)
 
 # $(call make_env,VENV_DIR,PINS_NAME): a fresh venv with requirements/PINS_NAME.txt, then the packages installed
-# without their declared dependencies (requirements/PINS_NAME-nodeps.txt), then this project (editable).
+# without their declared dependencies (requirements/PINS_NAME-nodeps.txt), then this project (editable; its build
+# backend's advice about editable installs, 10 lines of asterisks, is silenced with PYTHONWARNINGS).
 define make_env
-	rm -rf $(1) && $(PYTHON) -m venv $(1)
-	$(1)/bin/pip install -q $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
-	$(1)/bin/pip install -q $(PIP_FLAGS) -r requirements/$(2).txt $(QUIET_PIP)
-	$(1)/bin/pip install -q $(PIP_FLAGS) --no-deps -r requirements/$(2)-nodeps.txt $(QUIET_PIP)
-	$(1)/bin/pip install -q $(PIP_FLAGS) --no-deps -e . $(QUIET_PIP)
-	touch $@
+	@rm -rf $(1) && $(PYTHON) -m venv $(1)
+	@echo "   pip, then the pins of requirements/$(2).txt (minutes the first time; pip's cache after)"
+	@$(1)/bin/pip install -q $(PIP_FLAGS) --upgrade pip $(QUIET_PIP)
+	@$(1)/bin/pip install -q $(PIP_FLAGS) -r requirements/$(2).txt $(QUIET_PIP)
+	@echo "   requirements/$(2)-nodeps.txt without their declared dependencies, then ghsumm itself (editable)"
+	@$(1)/bin/pip install -q $(PIP_FLAGS) --no-deps -r requirements/$(2)-nodeps.txt $(QUIET_PIP)
+	@PYTHONWARNINGS=ignore $(1)/bin/pip install -q $(PIP_FLAGS) --no-deps -e . $(QUIET_PIP)
+	@touch $@
+	@echo "   ready: $(1)"
 endef
 
 $(APP_READY):
