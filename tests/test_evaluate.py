@@ -3,11 +3,15 @@ on known strings, the gate both ways, the HTML report's escaping, and bad inputs
 import functools
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 from data import contract
+from tests.conftest import REPO
 from trainer import evaluate, report_html
 
 VOCAB = contract.VOCAB_FILENAME
@@ -76,6 +80,17 @@ def test_loading_the_saved_model_logs_no_tensorflow_warnings(tiny_saved_model, c
         model = evaluate.load_saved_model(str(tiny_saved_model))
     assert "serving_default" in model.signatures
     assert not [r for r in caplog.records if "Unable to create a python object" in r.getMessage()]
+
+
+def test_an_evaluation_prints_no_tensorflow_start_up_lines(tiny_saved_model):
+    # `make quality` and warm_start evaluate in-process: TF's C++ start-up lines (absl's notice, CPU features)
+    # reached their terminal
+    code = "import sys; from trainer import evaluate; evaluate.load_saved_model(sys.argv[1])"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_saved_model)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "cpu_feature_guard" not in done.stderr and "absl::InitializeLog" not in done.stderr, done.stderr
 
 
 def test_decodes_the_eval_issues_through_the_saved_model(first_run, tiny_saved_model, eval_data):
