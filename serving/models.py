@@ -24,15 +24,11 @@ import threading
 import time
 
 import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import saved_model_pb2
 
-# TensorFlow's C++ start-up lines (CPU features, absl's notice) say nothing to the people of `make quality` or
-# warm_start, which load SavedModels here in-process; its errors still show
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import tensorflow as tf  # noqa: E402
-from google.protobuf import text_format  # noqa: E402
-from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
-
-from data import files  # noqa: E402
+from data import files
 
 log = logging.getLogger("serving")
 

@@ -82,15 +82,16 @@ def test_loading_the_saved_model_logs_no_tensorflow_warnings(tiny_saved_model, c
     assert not [r for r in caplog.records if "Unable to create a python object" in r.getMessage()]
 
 
-def test_an_evaluation_prints_no_tensorflow_start_up_lines(tiny_saved_model):
+def test_an_evaluation_prints_no_tensorflow_start_up_lines(tiny_saved_model, eval_data, tmp_path):
     # `make quality` and warm_start evaluate in-process: TF's C++ start-up lines (absl's notice, CPU features)
     # reached their terminal
-    code = "import sys; from trainer import evaluate; evaluate.load_saved_model(sys.argv[1])"
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run([sys.executable, "-c", code, str(tiny_saved_model)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    args = [str(a) for a in model_args(tiny_saved_model, eval_data, tmp_path)]
+    done = subprocess.run([sys.executable, "-m", "trainer.evaluate"] + args, cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "cpu_feature_guard" not in done.stderr and "absl::InitializeLog" not in done.stderr, done.stderr
+    assert "INFO absl" not in done.stderr + done.stdout  # the SavedModel loader's and rouge_score's chatter
 
 
 def test_decodes_the_eval_issues_through_the_saved_model(first_run, tiny_saved_model, eval_data):

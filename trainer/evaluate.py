@@ -59,6 +59,10 @@ from typing import Callable, Iterable, Optional
 
 from data import contract, files, project
 
+# TensorFlow's C++ start-up lines (absl's notice, CPU features) say nothing to the people of `make quality`,
+# warm_start and the evaluate step, which load the SavedModel here in-process; its errors still show
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 log = logging.getLogger("ghsumm.evaluate")
 EVAL_ISSUES = contract.EVAL_ISSUES_FILE
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
@@ -476,6 +480,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=project.LOG_FORMAT, force=True)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # "Fingerprint not found", "Using default tokenizer" x4
     try:
         if args.baselines_only:
             issues = load_eval_issues(os.path.join(args.data_dir, EVAL_ISSUES), args.max_issues)
