@@ -119,7 +119,11 @@ def test_decodes_the_eval_issues_through_the_saved_model(first_run, tiny_saved_m
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [p["id"] for p in predictions] == [s["id"] for s in samples]
     assert [p["generated_title"] for p in predictions] == [s["generated_title"] for s in samples]
-    assert all(set(p) == {"id", "body_read", "true_title", "generated_title", "rougeL"} for p in predictions)
+    assert all(set(p) == {"id", "body_read", "true_title", "generated_title", "rougeL", "score"} for p in predictions)
+    # the model's own score of each title (as served) and their quartiles, from which the webhook's threshold comes
+    assert all(isinstance(p["score"], float) and p["score"] <= 0 for p in predictions)
+    quartiles = metrics["model_scores"]
+    assert quartiles["first_quartile"] <= quartiles["median"] <= max(p["score"] for p in predictions)
     issues = {i["id"]: i for i in evaluate.load_eval_issues(str(eval_data / "eval_issues.jsonl"))}
     assert all(p["body_read"] and issues[p["id"]]["body"].startswith(p["body_read"][:20]) for p in predictions)
     reading = metrics["reading"]

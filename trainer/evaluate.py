@@ -35,7 +35,8 @@ common generated title; and what a reader sees (data/titles.py): the share of ti
 the body the model read, the share ending on a dangling word or punctuation, the mean title length.
 
 Outputs in --out: metrics.json (every number, the model, the options, 20 sample rows), predictions.jsonl (every
-issue: id, body as the model read it, true_title, generated_title, rougeL), report.html (a self-contained
+issue: id, body as the model read it, true_title, generated_title, rougeL, and score: the model's own score of
+its title, whose first quartile and median metrics.json keeps as model_scores), report.html (a self-contained
 page), gate.txt ("true" or "false", for a pipeline condition).
 
 Gate: passes when ROUGE-L >= --threshold_rouge_l (if given) and, if --baseline_metrics is given, ROUGE-L >=
@@ -294,21 +295,35 @@ def _hms(seconds: float) -> str:
 
 
 def decode_issues(signature, encoder, inputs: list[list[int]], batch_size: int,
-                  progress: Optional[Progress] = None) -> list[str]:
+                  progress: Optional[Progress] = None) -> tuple[list[str], list[Optional[float]]]:
     """Generated titles for the encoded bodies (encode_body), in their order, through the serving signature in
-    batches. Batches are formed from bodies of similar encoded length (less padding, shorter decodes), then put
-    back in order."""
+    batches, and the model's score of each (the beam search's length-normalized log-probability, as served;
+    None where the export has no scores output). Batches are formed from bodies of similar encoded length (less
+    padding, shorter decodes), then put back in order."""
     import tensorflow as tf
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     titles: list[Optional[str]] = [None] * len(inputs)
+    scores: list[Optional[float]] = [None] * len(inputs)
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         result = signature(input=tf.constant([serialize_inputs(inputs[i]) for i in batch]))
-        for i, ids in zip(batch, result["outputs"].numpy()):
+        batch_scores = result["scores"].numpy().reshape(len(batch), -1)[:, 0] if "scores" in result else None
+        for n, (i, ids) in enumerate(zip(batch, result["outputs"].numpy())):
             titles[i] = decode_title(encoder, ids)
+            scores[i] = None if batch_scores is None else round(float(batch_scores[n]), 4)
         if progress:
             progress.update(start + len(batch))
-    return titles
+    return titles, scores
+
+
+def score_quartiles(scores: list[Optional[float]]) -> Optional[dict]:
+    """The first quartile and the median of the model's scores (None without scores): the webhook suggests a title
+    only above GHSUMM_SUGGEST_MIN_SCORE, the first quartile on the bundled sample (webapp/suggestions.py)."""
+    import numpy as np
+    known = [s for s in scores if s is not None]
+    if not known:
+        return None
+    return {"first_quartile": round(float(np.percentile(known, 25)), 2), "median": round(float(np.median(known)), 2)}
 
 
 # ---------------------------------------------------------------- gate
@@ -377,15 +392,17 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
 
     start = time.time()
     inputs = [encode_body(encoder, i["body"], max_input_length) for i in issues]
-    generated = decode_issues(signature, encoder, inputs, batch_size, Progress(len(issues), progress_stream))
+    generated, title_scores = decode_issues(signature, encoder, inputs, batch_size,
+                                            Progress(len(issues), progress_stream))
     seconds = time.time() - start
 
     titles = [i["title"] for i in issues]
     model_scores = rouge_per_issue(titles, generated)
     bodies_read = [encoder.decode(ids[:-1]) for ids in inputs]  # the text the model read: cut, EOS dropped
     predictions = [{"id": issue["id"], "body_read": body, "true_title": issue["title"], "generated_title": title,
-                    "rougeL": score["rougeL"]}
-                   for issue, body, title, score in zip(issues, bodies_read, generated, model_scores)]
+                    "rougeL": score["rougeL"], "score": title_score}
+                   for issue, body, title, score, title_score in zip(issues, bodies_read, generated, model_scores,
+                                                                     title_scores)]
     rouge = {"model": mean_rouge(model_scores)}
     rouge.update(compute_baselines(issues))
     sha1 = issues_fingerprint(issues)
@@ -405,6 +422,7 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
         "rouge": rouge,
         "collapse": collapse_stats(generated),
         "reading": reading_stats(generated, bodies_read),
+        "model_scores": score_quartiles(title_scores),
         "speed": {"seconds": seconds, "issues_per_second": len(issues) / max(seconds, 1e-9)},
         "gate": decision,
         "samples": [{"id": issue["id"], "body_excerpt": _excerpt(issue["body"]), "true_title": issue["title"],

@@ -80,6 +80,14 @@ def targets(name: str, metrics: dict) -> list[tuple[str, bool]]:
     return checks
 
 
+def scores_line(quartiles: dict | None) -> str:
+    if not quartiles:
+        return "model scores: none (the export has no scores output)"
+    return ("model scores (length-normalized log-probability): first quartile %.2f, median %.2f; on the bundled "
+            "sample the first quartile is the webhook's GHSUMM_SUGGEST_MIN_SCORE (webapp/suggestions.py)"
+            % (quartiles["first_quartile"], quartiles["median"]))
+
+
 def summary(name: str, source: str, metrics: dict) -> str:
     from trainer.evaluate import format_reading, format_rouge_table
     rouge, collapse = metrics["rouge"], metrics["collapse"]
@@ -97,6 +105,7 @@ def summary(name: str, source: str, metrics: dict) -> str:
            collapse["distinct_titles"], metrics["data"]["n_issues"],
            os.path.join(os.path.dirname(metrics["data"]["data_dir"]), "eval", "report.html")),
         "titles: %s; most common: %r" % (format_reading(metrics["reading"]), collapse["most_common_title"]),
+        scores_line(metrics.get("model_scores")),
         "targets: " + "; ".join("%s %s" % ("met" if ok else "MISSED", what) for what, ok in targets(name, metrics)),
         ""])
 
