@@ -8,7 +8,9 @@ data dir's vocabulary and prints JSON facts about it:
   no_end          no_end_before on a row at position 1 and a row at position 5 (minimum 3): the EOS log-probs;
   no_repeat       no_repeated_trigram after writing 0 5 6 7 5 6 (8 subwords): the log-probs (7 is banned);
   long_outputs    fast beam decoding with a minimum length beyond decode_length and no repeated trigram: the
-                  ids it wrote (no EOS, no trigram twice).
+                  ids it wrote (no EOS, no trigram twice);
+  capped_outputs  fast beam decoding with a maximum length of 3 and a minimum of 100 (decode_length 6): the ids it
+                  wrote (3 subwords, no end: the minimum bans it).
 
     python tests/t2t_copy_model_check.py DATA_DIR
 """
@@ -70,10 +72,20 @@ def main(data_dir: str) -> None:
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
             out["long"] = session.run(decoded)["outputs"]
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        hp.add_hparam(copy_model.MAX_LENGTH_HPARAM, 3)  # with the minimum of 100 above
+        features = {"inputs": tf.constant(inputs), "target_space_id": tf.constant(0, tf.int32)}
+        model = registry.model(project_hparams.model_name(hp))(hp, tf.estimator.ModeKeys.PREDICT)
+        decoded = model.infer(dict(features), decode_length=6, beam_size=2)
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            out["capped"] = session.run(decoded)["outputs"]
     print(json.dumps({"prob_sums": [float(out["sums"].min()), float(out["sums"].max())],
                       "fast_scores": out["fast"].tolist(), "forced_scores": out["forced"].tolist(),
                       "copy_only_outside_body": float(out["outside"].max()),
-                      "no_end": out["no_end"].tolist(), "no_repeat": out["no_repeat"].tolist(), "long_outputs": out["long"].tolist()}))
+                      "no_end": out["no_end"].tolist(), "no_repeat": out["no_repeat"].tolist(), "long_outputs": out["long"].tolist(),
+                      "capped_outputs": out["capped"].tolist()}))
 
 
 if __name__ == "__main__":

@@ -217,6 +217,9 @@ def test_the_copy_model_is_a_distribution_and_fast_decoding_agrees_with_the_trai
     written = [ids[:ids.index(1)] if 1 in ids else ids for ids in long_outputs]  # up to EOS
     trigrams = [[tuple(ids[i:i + 3]) for i in range(len(ids) - 2)] for ids in written]
     assert all(len(set(t)) == len(t) for t in trigrams), long_outputs
+    # a maximum length of 3: beam search stops there (a minimum of 100 keeps the titles from ending before)
+    capped = facts["capped_outputs"]
+    assert all(len([i for i in ids if i != 0]) == 3 and 1 not in ids for ids in capped), capped
 
 
 COPY_TINY = ["--hparams_set", "transformer_ghsumm_copy",

@@ -65,6 +65,8 @@ def parse_args(argv):
                    help="the fewest subwords a title has (copy model; default: the hparams set's, 0 unless it says)")
     p.add_argument("--no_repeat_ngram", type=int, choices=(0, 3), default=None,
                    help="3: no subword trigram written twice (copy model; default: the hparams set's)")
+    p.add_argument("--max_length", type=int, default=None,
+                   help="the most subwords a title has (copy model; default: the hparams set's, 0: no maximum)")
     return parser.parse_args(argv)
 
 
@@ -93,7 +95,7 @@ def main(argv=None) -> int:
         else:
             from trainer import export
             print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha,
-                                args.min_length, args.no_repeat_ngram))
+                                args.min_length, args.no_repeat_ngram, args.max_length))
     except (checkpoint.IncompatibleCheckpoint, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,12 +16,17 @@ trainer/hparams.py); `trainer.hparams.model_name(hparams)` says which model a se
 transformer_copy/ (the plain model's under transformer/); trainer/checkpoint.py converts a plain Transformer
 checkpoint into this model's (`as_copy_model`).
 
-Two decoding rules, set by hyper-parameters and baked into an export (the decoding cache keeps the ids written
+Three decoding rules, set by hyper-parameters and baked into an export (the decoding cache keeps the ids written
 so far): a minimum title length (`ghsumm_decode_min_length`, in subwords; 0: none): while a title is shorter,
 the end of title gets no probability, so beam search, which favours short outputs, cannot stop after two or three
 words (a short body asks for at most half its subwords); and no repeated trigram (`ghsumm_decode_no_repeat_ngram`
 = 3, as summarizers decode): a subword that would write a trigram of subwords a second time gets no probability
-("memory usage grows for memory usage grows"). Runs in the t2t environment.
+("memory usage grows for memory usage grows"); and a maximum title length (`ghsumm_decode_max_length`, in
+subwords; 0: none): beam search stops after that many steps instead of the body's length + 40, and a title that
+has not ended by then is the answer only when none has (a body in a script the vocabulary spells letter by letter
+ran on for 150 subwords of junk, and a batch decodes until its longest title ends). Forcing the end of title at
+the maximum instead made it free there (beam search renormalizes the log-probabilities), and the length penalty
+then preferred long copied titles: dev ROUGE-L 23.03 -> 21.13. Runs in the t2t environment.
 """
 from trainer import compat
 
@@ -39,6 +44,7 @@ MODEL_NAME = "transformer_copy"
 GATE_SCOPE = "copy_gate"
 MIN_LENGTH_HPARAM = "ghsumm_decode_min_length"  # subwords a decoded title has at least (0 or unset: no minimum)
 NO_REPEAT_HPARAM = "ghsumm_decode_no_repeat_ngram"  # 3: no subword trigram written twice (0 or unset: allowed)
+MAX_LENGTH_HPARAM = "ghsumm_decode_max_length"  # subwords a decoded title has at most (0 or unset: no maximum)
 _WRITTEN = "title_ids"  # in the decoding cache: the ids written so far, per beam
 _EPSILON = 1e-9  # keeps log p finite where both the vocabulary and the copy give a word (almost) nothing
 
@@ -109,6 +115,13 @@ class TransformerCopy(transformer.Transformer):
 
     def _fast_decode(self, features, decode_length, *args, **kwargs):
         self._body_ids, self._written = _body_ids(features["inputs"]), None
+        max_length = int(self._hparams.get(MAX_LENGTH_HPARAM) or 0)
+        if max_length > 0:
+            # T2T decodes for the body's length + decode_length steps: at most max_length of them. A title that
+            # has not ended by then is returned only when none has (beam search keeps the ended ones first)
+            body_length = common_layers.shape_list(features["inputs"])[1]
+            features = dict(features, decode_length=tf.minimum(features.get("decode_length", decode_length),
+                                                               max_length - body_length))
         return super()._fast_decode(features, decode_length, *args, **kwargs)
 
     def _init_cache_with_body_ids(self, cache, *args, **kwargs):

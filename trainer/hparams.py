@@ -43,13 +43,15 @@ def decode_alpha(hparams) -> float:
     return float(hparams.get(DECODE_ALPHA_HPARAM) or DEFAULT_DECODE_ALPHA)
 
 
-def decode_rules(hparams, min_length: int | None = None, no_repeat_ngram: int | None = None) -> dict:
-    """The copy model's decoding rules (trainer/copy_model.py): the fewest subwords a title has and whether a
-    subword trigram may be written twice (3: not). A value given is set in hparams; otherwise the set's (0: no
-    rule). Returns both."""
+def decode_rules(hparams, min_length: int | None = None, no_repeat_ngram: int | None = None,
+                 max_length: int | None = None) -> dict:
+    """The copy model's decoding rules (trainer/copy_model.py): the fewest subwords a title has, whether a
+    subword trigram may be written twice (3: not), the most subwords a title has. A value given is set in
+    hparams; otherwise the set's (0: no rule). Returns all three."""
     rules = {}
     for key, name, value in (("min_length", copy_model.MIN_LENGTH_HPARAM, min_length),
-                             ("no_repeat_ngram", copy_model.NO_REPEAT_HPARAM, no_repeat_ngram)):
+                             ("no_repeat_ngram", copy_model.NO_REPEAT_HPARAM, no_repeat_ngram),
+                             ("max_length", copy_model.MAX_LENGTH_HPARAM, max_length)):
         if value is not None:
             if name in hparams.values():
                 hparams.set_hparam(name, int(value))
@@ -118,4 +120,7 @@ def transformer_ghsumm_write():
     # ROUGE-L 21.76 -> 22.61, 3.3 -> 5.5 words, verbatim body spans 50% -> 20% (data/warm_start/README.md).
     hparams.add_hparam(copy_model.MIN_LENGTH_HPARAM, 9)
     hparams.add_hparam(copy_model.NO_REPEAT_HPARAM, 3)
+    # and at most the longest title it was trained on (24 subwords; data/warm_start/README.md: a body in a script
+    # spelled letter by letter ran on for 150 subwords, and a batch decoded until it ended)
+    hparams.add_hparam(copy_model.MAX_LENGTH_HPARAM, hparams.max_target_seq_length)
     return hparams
