@@ -103,17 +103,20 @@ class ServerProcess:
 
 
 # ------------------------------------------------------------------------------------- detached processes
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def pick_port(preferred: int) -> int:
-    return preferred if port_free(preferred) else free_port()
+def pick_ports(preferred: list[int]) -> list[int]:
+    """A port for each preferred one: itself when free, else one the kernel chooses. All distinct: each probe
+    stays bound until all are chosen (two ports chosen one after the other by the kernel came out the same, and a
+    model server got REST and gRPC on one port)."""
+    with contextlib.ExitStack() as probes:
+        ports = []
+        for port in preferred:
+            probe = probes.enter_context(socket.socket())
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    return ports
 
 
 def listening(port: int) -> bool:
@@ -145,7 +148,7 @@ def start_on_ports(preferred: list[int], command, log_path: str, env: dict, what
     workers) would otherwise both find 8501 free, and the loser's process would exit while it waited for the
     winner's answers."""
     with _ports_lock():
-        ports = [pick_port(p) for p in preferred]
+        ports = pick_ports(preferred)
         proc = start_detached(command(ports), log_path, env)
         try:
             wait_until(lambda: all(listening(p) for p in ports), proc["pid"], timeout, what, log_path)

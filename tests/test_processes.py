@@ -61,3 +61,17 @@ def test_two_servers_started_at_once_on_the_same_preferred_port_each_get_a_port_
     finally:
         for proc, _ in started:
             launch.stop_recorded(proc, timeout=10)
+
+
+def test_ports_chosen_for_taken_preferred_ports_are_all_different():
+    """A model server's REST and gRPC ports when 8501 and 8500 are both taken (by another run's server): the
+    kernel's choice twice in a row came out the same port, and the server failed to bind its second one."""
+    import socket
+    with socket.socket() as a, socket.socket() as b:
+        a.bind(("127.0.0.1", 0)), b.bind(("127.0.0.1", 0))
+        taken = [a.getsockname()[1], b.getsockname()[1]]
+        for _ in range(20):
+            ports = launch.pick_ports(taken)
+            assert len(set(ports)) == 2 and not set(ports) & set(taken), ports
+    free = launch.free_port()
+    assert launch.pick_ports([free])[0] == free  # a free preferred port is itself

@@ -54,8 +54,9 @@ MAX_MOST_COMMON_SHARE = quality.MAX_MOST_COMMON_SHARE
 
 
 def prepare_data(shared: str, work: str, vocab_file: str | None = None) -> dict:
-    """The training set (real titles, issues twice) and the dev set encoded with its vocabulary: a new one, or
-    vocab_file (the vocabulary of the checkpoint a run continues)."""
+    """The training set (real titles, issues twice), the issue sources alone (the fine-tuning phase's) and the two
+    dev sets, encoded with one vocabulary: a new one, or vocab_file (the vocabulary of the checkpoint a run
+    continues)."""
     data_dir, dev_dir = os.path.join(work, "data_all"), os.path.join(work, "data_dev")
     issues_dir = os.path.join(work, "data_issues")
     if not os.path.exists(os.path.join(data_dir, "stats.json")):
