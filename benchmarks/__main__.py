@@ -1,9 +1,9 @@
 """Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess, serving, webapp, trainer)."""
-import os
 import sys
 
-# TensorFlow's C++ start-up lines (absl's notice, CPU features) are not the benchmarks' story; errors still show
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from data import project
+
+project.quiet_tensorflow()  # the benchmarks' imports load TensorFlow
 
 from benchmarks import preprocess, serving, trainer, webapp  # noqa: E402
 

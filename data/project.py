@@ -25,6 +25,12 @@ _OUR_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<level>[A-Z]
 _TAGGED = re.compile(r"^\[(?P<tag>\w+)\] (?P<text>.*)")
 
 
+def quiet_tensorflow() -> None:
+    """Called before TensorFlow is first imported in a process: only its C++ errors reach the terminal, not its
+    start-up lines (absl's notice, the CPU features), unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def t2t_python() -> str:
     return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
 

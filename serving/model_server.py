@@ -32,7 +32,9 @@ import sys
 import threading
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from data import project
+
+project.quiet_tensorflow()
 
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
@@ -45,7 +47,6 @@ from tensorflow.core.protobuf import error_codes_pb2  # noqa: E402
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,  # noqa: E402
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from data import project  # noqa: E402
 from serving.models import (DEFAULT_SIGNATURE, BadInput, Batcher, ModelManager, NotFound)  # noqa: E402
 
 log = logging.getLogger("serving")

@@ -60,9 +60,7 @@ from typing import Callable, Iterable, Optional
 
 from data import contract, files, project
 
-# TensorFlow's C++ start-up lines (absl's notice, CPU features) say nothing to the people of `make quality`,
-# warm_start and the evaluate step, which load the SavedModel here in-process; its errors still show
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+project.quiet_tensorflow()  # make quality, warm_start and the evaluate step load the SavedModel in-process
 
 log = logging.getLogger("ghsumm.evaluate")
 EVAL_ISSUES = contract.EVAL_ISSUES_FILE
@@ -307,10 +305,11 @@ def decode_issues(signature, encoder, inputs: list[list[int]], batch_size: int,
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         result = signature(input=tf.constant([serialize_inputs(inputs[i]) for i in batch]))
-        batch_scores = result["scores"].numpy().reshape(len(batch), -1)[:, 0] if "scores" in result else None
-        for n, (i, ids) in enumerate(zip(batch, result["outputs"].numpy())):
+        batch_scores = (result["scores"].numpy().reshape(len(batch), -1)[:, 0] if "scores" in result
+                        else [None] * len(batch))
+        for i, ids, score in zip(batch, result["outputs"].numpy(), batch_scores):
             titles[i] = decode_title(encoder, ids)
-            scores[i] = None if batch_scores is None else round(float(batch_scores[n]), 4)
+            scores[i] = None if score is None else round(float(score), 4)
         if progress:
             progress.update(start + len(batch))
     return titles, scores

@@ -37,7 +37,7 @@ import shutil
 import sys
 
 from data import contract
-from data.project import REPO, run_logged, t2t_python
+from data.project import REPO, SAMPLE_CSV, run_logged, t2t_python
 from trainer import quality
 
 _run = functools.partial(run_logged, tag="warm_start")
@@ -85,7 +85,7 @@ def prepare_data(shared: str, work: str, vocab_file: str | None = None) -> dict:
 def without_bundled_sample(source: str, out: str) -> str:
     """source (a Kaggle-style CSV: index, issue_url, issue_title, body) without the rows of the bundled sample,
     written to out; out."""
-    with open(quality.DEFAULT_SAMPLE, newline="", encoding="utf-8") as f:
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
         bundled = {row[1] for row in csv.reader(f)}
     with open(source, newline="", encoding="utf-8") as f, open(out, "w", newline="", encoding="utf-8") as g:
         rows = csv.reader(f)
