@@ -127,11 +127,15 @@ def listening(port: int) -> bool:
         return False
 
 
+def ports_lock_path() -> str:
+    return os.path.join(tempfile.gettempdir(), "ghsumm-ports-%d.lock" % os.getuid())
+
+
 @contextlib.contextmanager
 def _ports_lock():
-    """This machine's one lock on choosing local ports (a file in its temporary dir; every user of it, every
-    process)."""
-    with open(os.path.join(tempfile.gettempdir(), "ghsumm-ports.lock"), "a") as f:
+    """This machine's one lock on choosing local ports, for every process of this user (a file in the temporary
+    dir named for the user: another user's lock file, made with their permissions, could not be opened)."""
+    with open(ports_lock_path(), "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -7,8 +7,13 @@ data dir's vocabulary and prints JSON facts about it:
   copy_only       with the gate shut (all copy), the probability mass on subwords that are not in the body;
   no_end          no_end_before on a row at position 1 and a row at position 5 (minimum 3): the EOS log-probs;
   no_repeat       no_repeated_trigram after writing 0 5 6 7 5 6 (8 subwords): the log-probs (7 is banned);
-  long_outputs    fast beam decoding with a minimum length beyond decode_length and no repeated trigram: the
-                  ids it wrote (no EOS, no trigram twice);
+  word_ends       word_ends of the vocabulary <pad> <EOS> group_ add_ a_ auto value_ to_ (at least 4 letters);
+  no_repeat_word  no_repeated_word after writing "add a group to" (group_ is banned), after "add a group" and the
+                  first half "auto" of a word (nothing is: no word begins), and after "auto value_ to_ add_"
+                  (nothing is: value_ was not a whole word, add_ has 3 letters);
+  long_outputs    fast beam decoding with a minimum length beyond decode_length, no repeated trigram and no
+                  repeated word of 4 letters or more (the data dir's vocabulary): the ids it wrote (no EOS, no
+                  trigram twice);
   capped_outputs  fast beam decoding with a maximum length of 3 and a minimum of 100 (decode_length 6): the ids it
                   wrote (3 subwords, no end: the minimum bans it).
 
@@ -72,17 +77,25 @@ def main(data_dir: str) -> None:
             out["fast"] = fast["scores"]
         no_end = copy_model.no_end_before(tf.zeros([2, 1, 1, 8]), tf.constant([1, 5]), 3, 8)[:, 0, 0, 1]
         no_repeat = copy_model.no_repeated_trigram(tf.zeros([1, 1, 1, 8]), tf.constant([[0, 5, 6, 7, 5, 6]]), 8)
+        out["word_ends"] = copy_model.word_ends(["<pad>", "<EOS>", "group_", "add_", "a_", "auto", "value_", "to_"],
+                                                4, 9)
+        ends, long = (tf.constant(mask) for mask in out["word_ends"])
+        no_word = copy_model.no_repeated_word(tf.zeros([3, 1, 1, 9]), tf.constant(
+            [[0, 3, 4, 2, 7], [0, 3, 4, 2, 5], [0, 5, 6, 7, 3]]), ends, long)
         with tf.Session() as session:
-            out["no_end"], out["no_repeat"] = session.run([no_end, no_repeat[0, 0, 0]])
+            out["no_end"], out["no_repeat"], out["no_word"] = session.run(
+                [no_end, no_repeat[0, 0, 0], no_word[:, 0, 0]])
     hp.add_hparam(copy_model.MIN_LENGTH_HPARAM, 100)
     hp.add_hparam(copy_model.NO_REPEAT_HPARAM, 3)
+    hp.add_hparam(copy_model.NO_REPEAT_WORD_HPARAM, 4)
     out["long"] = beam_decode(hp, inputs)
     hp.add_hparam(copy_model.MAX_LENGTH_HPARAM, 3)  # with the minimum of 100 above
     out["capped"] = beam_decode(hp, inputs)
     print(json.dumps({"prob_sums": [float(out["sums"].min()), float(out["sums"].max())],
                       "fast_scores": out["fast"].tolist(), "forced_scores": out["forced"].tolist(),
                       "copy_only_outside_body": float(out["outside"].max()),
-                      "no_end": out["no_end"].tolist(), "no_repeat": out["no_repeat"].tolist(), "long_outputs": out["long"].tolist(),
+                      "no_end": out["no_end"].tolist(), "no_repeat": out["no_repeat"].tolist(),
+                      "word_ends": out["word_ends"], "no_repeat_word": out["no_word"].tolist(), "long_outputs": out["long"].tolist(),
                       "capped_outputs": out["capped"].tolist()}))
 
 

@@ -214,6 +214,12 @@ def test_the_copy_model_is_a_distribution_and_fast_decoding_agrees_with_the_trai
     long_outputs = facts["long_outputs"]
     assert all(len(ids) >= 6 and 1 not in ids[:6] for ids in long_outputs), long_outputs
     assert facts["no_repeat"] == [0] * 7 + [-1e9]  # after "5 6 7 5 6", a 7 would write "5 6 7" twice
+    # a word of 4 letters or more is not written twice: ids 2 (group_) and 6 (value_) are such words; 5 (auto)
+    # does not end a word, and id 8 is beyond the vocabulary's subwords
+    assert facts["word_ends"] == [[True, False, True, True, True, False, True, True, False],
+                                  [False, False, True, False, False, False, True, False, False]]
+    banned = [[i for i, p in enumerate(row) if p < -1e8] for row in facts["no_repeat_word"]]
+    assert banned == [[2], [], []]  # "add a group to" -> not group_; mid-word, or value_ not a whole word: allowed
     written = [ids[:ids.index(1)] if 1 in ids else ids for ids in long_outputs]  # up to EOS
     trigrams = [[tuple(ids[i:i + 3]) for i in range(len(ids) - 2)] for ids in written]
     assert all(len(set(t)) == len(t) for t in trigrams), long_outputs

@@ -67,6 +67,9 @@ def parse_args(argv):
                    help="3: no subword trigram written twice (copy model; default: the hparams set's)")
     p.add_argument("--max_length", type=int, default=None,
                    help="the most subwords a title has (copy model; default: the hparams set's, 0: no maximum)")
+    p.add_argument("--no_repeat_word", type=int, default=None,
+                   help="N: no word of N letters or more written twice (copy model; default: the hparams set's, "
+                        "0: allowed)")
     return parser.parse_args(argv)
 
 
@@ -94,8 +97,9 @@ def main(argv=None) -> int:
             print(checkpoint.average_checkpoints(args.model_dir, steps, args.out))
         else:
             from trainer import export
-            print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha,
-                                args.min_length, args.no_repeat_ngram, args.max_length))
+            rules = {rule: getattr(args, rule) for rule in ("min_length", "no_repeat_ngram", "max_length",
+                                                             "no_repeat_word")}
+            print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha, rules))
     except (checkpoint.IncompatibleCheckpoint, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

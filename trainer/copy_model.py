@@ -16,7 +16,7 @@ trainer/hparams.py); `trainer.hparams.model_name(hparams)` says which model a se
 transformer_copy/ (the plain model's under transformer/); trainer/checkpoint.py converts a plain Transformer
 checkpoint into this model's (`as_copy_model`).
 
-Three decoding rules, set by hyper-parameters and baked into an export (the decoding cache keeps the ids written
+Four decoding rules, set by hyper-parameters and baked into an export (the decoding cache keeps the ids written
 so far): a minimum title length (`ghsumm_decode_min_length`, in subwords; 0: none): while a title is shorter,
 the end of title gets no probability, so beam search, which favours short outputs, cannot stop after two or three
 words (a short body asks for at most half its subwords); and no repeated trigram (`ghsumm_decode_no_repeat_ngram`
@@ -26,7 +26,9 @@ subwords; 0: none): beam search stops after that many steps instead of the body'
 has not ended by then is the answer only when none has (a body in a script the vocabulary spells letter by letter
 ran on for 150 subwords of junk, and a batch decodes until its longest title ends). Forcing the end of title at
 the maximum instead made it free there (beam search renormalizes the log-probabilities), and the length penalty
-then preferred long copied titles: dev ROUGE-L 23.03 -> 21.13. Runs in the t2t environment.
+then preferred long copied titles: dev ROUGE-L 23.03 -> 21.13; and no repeated word (`ghsumm_decode_no_repeat_word`
+= 4): a whole word of 4 letters or more, written once, gets no probability where the next word begins ("add a group
+for a group", which the minimum length invited). Runs in the t2t environment.
 """
 from trainer import compat
 
@@ -45,6 +47,10 @@ GATE_SCOPE = "copy_gate"
 MIN_LENGTH_HPARAM = "ghsumm_decode_min_length"  # subwords a decoded title has at least (0 or unset: no minimum)
 NO_REPEAT_HPARAM = "ghsumm_decode_no_repeat_ngram"  # 3: no subword trigram written twice (0 or unset: allowed)
 MAX_LENGTH_HPARAM = "ghsumm_decode_max_length"  # subwords a decoded title has at most (0 or unset: no maximum)
+NO_REPEAT_WORD_HPARAM = "ghsumm_decode_no_repeat_word"  # N: no word of N letters or more written twice (0: allowed)
+# the decoding rules by the name exports and their model cards give them (trainer.hparams.decode_rules)
+DECODE_RULES = {"min_length": MIN_LENGTH_HPARAM, "no_repeat_ngram": NO_REPEAT_HPARAM, "max_length": MAX_LENGTH_HPARAM,
+                "no_repeat_word": NO_REPEAT_WORD_HPARAM}
 _WRITTEN = "title_ids"  # in the decoding cache: the ids written so far, per beam
 _EPSILON = 1e-9  # keeps log p finite where both the vocabulary and the copy give a word (almost) nothing
 
@@ -169,6 +175,14 @@ class TransformerCopy(transformer.Transformer):
             log_p = no_end_before(log_p, position, tf.minimum(min_length, body_length // 2), vocab_size)
         if int(self._hparams.get(NO_REPEAT_HPARAM) or 0) == 3:
             log_p = no_repeated_trigram(log_p, self._written, vocab_size)
+        min_letters = int(self._hparams.get(NO_REPEAT_WORD_HPARAM) or 0)
+        if min_letters > 0:
+            vocabulary = getattr(self._problem_hparams, "vocabulary", {}).get("targets")
+            if not hasattr(vocabulary, "all_subtoken_strings"):
+                raise ValueError("%s needs the problem's subword vocabulary (create the hparams with a data_dir)"
+                                 % NO_REPEAT_WORD_HPARAM)
+            ends_word, long_word = word_ends(vocabulary.all_subtoken_strings, min_letters, vocab_size)
+            log_p = no_repeated_word(log_p, self._written, tf.constant(ends_word), tf.constant(long_word))
         return log_p
 
 
@@ -189,3 +203,29 @@ def no_repeated_trigram(log_p, written, vocab_size: int):
                            [tf.shape(written)[0], vocab_size])
     banned = tf.reshape(tf.cast(banned > 0, log_p.dtype), common_layers.shape_list(log_p))
     return log_p + banned * -1e9
+
+
+def word_ends(subtokens: list[str], min_letters: int, vocab_size: int) -> tuple[list[bool], list[bool]]:
+    """Per id of a T2T subword vocabulary (vocab_size ids: the ids beyond its subwords are neither): whether the
+    subword ends a word (a trailing "_"; the start id 0 counts, so the first subword written begins a word), and
+    whether it is a whole word of at least min_letters letters when it begins one."""
+    ends = [i == 0 or t.endswith("_") for i, t in enumerate(subtokens)]
+    long = [e and i > 0 and sum(c.isalpha() for c in t[:-1]) >= min_letters for i, (t, e) in
+            enumerate(zip(subtokens, ends))]
+    padding = [False] * (vocab_size - len(subtokens))
+    return ends + padding, long + padding
+
+
+def no_repeated_word(log_p, written, ends_word, long_word):
+    """log_p [rows, ..., vocab] with -1e9 on every long word (long_word: one subword that is a whole word of
+    enough letters, word_ends) that a row has written already as a whole word, where that row begins a word
+    ("add a group for a group", "can't run npm install on npm install"). Words of several subwords are not
+    seen: the trigram rule catches most of their repeats. written: [rows, positions], the start id first."""
+    ends = tf.gather(ends_word, written)
+    begins = tf.concat([tf.ones_like(ends[:, :1]), ends[:, :-1]], axis=1)  # the subword before ended a word
+    whole_long = tf.logical_and(tf.gather(long_word, written), begins)
+    rows = tf.broadcast_to(tf.range(tf.shape(written)[0])[:, None], tf.shape(written))
+    seen = tf.scatter_nd(tf.stack([rows, written], axis=-1), tf.cast(whole_long, log_p.dtype),
+                         [tf.shape(written)[0], tf.shape(ends_word)[0]])
+    banned = tf.cast(seen > 0, log_p.dtype) * tf.cast(ends[:, -1:], log_p.dtype)  # only where a word begins
+    return log_p + tf.reshape(banned, common_layers.shape_list(log_p)) * -1e9

@@ -53,10 +53,10 @@ def _publish(tmp_dir: str, final_dir: str) -> None:
 
 
 def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: float | None = None,
-           min_length: int | None = None, no_repeat_ngram: int | None = None, max_length: int | None = None) -> str:
+           rules: dict | None = None) -> str:
     """Exports the newest checkpoint; returns the version directory. alpha: the beam search's length penalty,
-    min_length, no_repeat_ngram and max_length: the copy model's decoding rules; by default the hyper-parameter
-    set's (trainer.hparams)."""
+    rules: the copy model's decoding rules that differ from the hyper-parameter set's ({"min_length": 11};
+    trainer.hparams.decode_rules)."""
     from tensor2tensor.utils import decoding, registry, trainer_lib
     ckpt = checkpoint.newest_checkpoint(model_dir)
     if not ckpt:
@@ -76,7 +76,7 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
                                     problem_name=PROBLEM_NAME)
     model = trainer.hparams.model_name(hp)
     alpha = trainer.hparams.decode_alpha(hp) if alpha is None else alpha
-    rules = trainer.hparams.decode_rules(hp, min_length, no_repeat_ngram, max_length)
+    rules = trainer.hparams.decode_rules(hp, **(rules or {}))
     decode_hp = decoding.decode_hparams(f"beam_size={beam_size},alpha={alpha},extra_length={EXTRA_LENGTH}")
     run_config = trainer_lib.create_run_config(model_name=model, model_dir=model_dir, num_gpus=0)
     estimator = trainer_lib.create_estimator(model, hp, run_config, decode_hparams=decode_hp)

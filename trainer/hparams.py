@@ -43,15 +43,18 @@ def decode_alpha(hparams) -> float:
     return float(hparams.get(DECODE_ALPHA_HPARAM) or DEFAULT_DECODE_ALPHA)
 
 
-def decode_rules(hparams, min_length: int | None = None, no_repeat_ngram: int | None = None,
-                 max_length: int | None = None) -> dict:
-    """The copy model's decoding rules (trainer/copy_model.py): the fewest subwords a title has, whether a
-    subword trigram may be written twice (3: not), the most subwords a title has. A value given is set in
-    hparams; otherwise the set's (0: no rule). Returns all three."""
+def decode_rules(hparams, **given) -> dict:
+    """The copy model's decoding rules (trainer/copy_model.py, DECODE_RULES): min_length, the fewest subwords a
+    title has; no_repeat_ngram, whether a subword trigram may be written twice (3: not); max_length, the most
+    subwords a title has; no_repeat_word, the fewest letters of a word that may not be written twice. A value
+    given (not None) is set in hparams; otherwise the set's (0: no rule). Returns all of them."""
+    unknown = set(given) - set(copy_model.DECODE_RULES)
+    if unknown:
+        raise ValueError("no decoding rule %s (the rules: %s)" % (", ".join(sorted(unknown)),
+                                                                  ", ".join(copy_model.DECODE_RULES)))
     rules = {}
-    for key, name, value in (("min_length", copy_model.MIN_LENGTH_HPARAM, min_length),
-                             ("no_repeat_ngram", copy_model.NO_REPEAT_HPARAM, no_repeat_ngram),
-                             ("max_length", copy_model.MAX_LENGTH_HPARAM, max_length)):
+    for key, name in copy_model.DECODE_RULES.items():
+        value = given.get(key)
         if value is not None:
             if name in hparams.values():
                 hparams.set_hparam(name, int(value))
@@ -123,4 +126,7 @@ def transformer_ghsumm_write():
     # and at most the longest title it was trained on (24 subwords; data/warm_start/README.md: a body in a script
     # spelled letter by letter ran on for 150 subwords, and a batch decoded until it ended)
     hparams.add_hparam(copy_model.MAX_LENGTH_HPARAM, hparams.max_target_seq_length)
+    # and no word of 4 letters or more twice ("add a group for a group"): step 14000 on both dev sets, 11% of
+    # titles repeated one (real titles: 4%), now 4%; ROUGE-L 23.00 -> 23.31 (3 letters: 23.13; 5: 23.35, and 5%)
+    hparams.add_hparam(copy_model.NO_REPEAT_WORD_HPARAM, 4)
     return hparams

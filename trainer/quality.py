@@ -22,10 +22,9 @@ import os
 import sys
 
 from data import contract
-from data.project import REPO, run_logged, t2t_python
+from data.project import REPO, SAMPLE_CSV, run_logged, t2t_python
 
 DEFAULT_CHECKPOINT = os.path.join(REPO, "data", "warm_start")
-DEFAULT_SAMPLE = os.path.join(REPO, "data", "sample", "github_issues.csv")
 DEFAULT_NLBSE = os.path.join(os.path.dirname(REPO), "shared", "data", "nlbse24", "issues_train.csv")
 
 
@@ -114,7 +113,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint_dir", default=DEFAULT_CHECKPOINT)
     parser.add_argument("--out", default="work/quality")
-    parser.add_argument("--sample", default=DEFAULT_SAMPLE, help="the bundled Kaggle-style sample")
+    parser.add_argument("--sample", default=SAMPLE_CSV, help="the bundled Kaggle-style sample")
     parser.add_argument("--nlbse", default=DEFAULT_NLBSE, help="nlbse24 issues_train.csv (skipped if absent)")
     parser.add_argument("--max_issues", type=int, help="score only the first N eval issues of each set")
     args = parser.parse_args(argv)

@@ -42,8 +42,9 @@ from trainer import quality
 
 _run = functools.partial(run_logged, tag="warm_start")
 
-ISSUE_SOURCES = ("kubeflow_gh_issues_samples/*.csv", "hf_datasets_issues_kardwalker/datasets-issues.zip",
-                 "nlbse24/issues_train.csv", "jira_storypoint_choetkiertikul/*.csv", "gitbugs_jira_bugzilla/*.csv")
+GITHUB_SOURCES = ("kubeflow_gh_issues_samples/*.csv", "hf_datasets_issues_kardwalker/datasets-issues.zip",
+                  "nlbse24/issues_train.csv")
+ISSUE_SOURCES = GITHUB_SOURCES + ("jira_storypoint_choetkiertikul/*.csv", "gitbugs_jira_bugzilla/*.csv")
 CHANGE_SOURCES = ("pr_commit_titles/*.jsonl",)
 DEV_SOURCE = "kubeflow_gh_issues_samples/github_issues_medium.csv"
 # The second dev set: the eval split of the bundled sample's own source without the bundled sample's rows (which
@@ -53,10 +54,10 @@ HPARAMS_SET = "transformer_ghsumm_write"
 MAX_MOST_COMMON_SHARE = quality.MAX_MOST_COMMON_SHARE
 
 
-def prepare_data(shared: str, work: str, vocab_file: str | None = None) -> dict:
-    """The training set (real titles, issues twice), the issue sources alone (the fine-tuning phase's) and the two
-    dev sets, encoded with one vocabulary: a new one, or vocab_file (the vocabulary of the checkpoint a run
-    continues)."""
+def prepare_data(shared: str, work: str, vocab_file: str | None = None, train_on: str = "all") -> dict:
+    """The training set (real titles, issues twice), the issue sources alone (the fine-tuning phase's), the
+    GitHub issue sources alone when train_on is "github", and the two dev sets, encoded with one vocabulary: a
+    new one, or vocab_file (the vocabulary of the checkpoint a run continues)."""
     data_dir, dev_dir = os.path.join(work, "data_all"), os.path.join(work, "data_dev")
     issues_dir = os.path.join(work, "data_issues")
     if not os.path.exists(os.path.join(data_dir, "stats.json")):
@@ -71,6 +72,11 @@ def prepare_data(shared: str, work: str, vocab_file: str | None = None) -> dict:
         _run([sys.executable, "-m", "data.preprocess", "--output_dir", issues_dir, "--vocab_file", vocab] + inputs,
              os.path.join(work, "preprocess_issues.log"), "preprocess the issue sources again (same vocabulary)")
     oversample_issues(issues_dir, data_dir)
+    github_dir = os.path.join(work, "data_github")
+    if train_on == "github" and not os.path.exists(os.path.join(github_dir, "stats.json")):
+        inputs = [a for s in GITHUB_SOURCES for a in ("--input", os.path.join(shared, s))]
+        _run([sys.executable, "-m", "data.preprocess", "--output_dir", github_dir, "--vocab_file", vocab] + inputs,
+             os.path.join(work, "preprocess_github.log"), "preprocess the GitHub issue sources (same vocabulary)")
     if not os.path.exists(os.path.join(dev_dir, "stats.json")):
         _run([sys.executable, "-m", "data.preprocess", "--input", os.path.join(shared, DEV_SOURCE), "--vocab_file",
               vocab, "--output_dir", dev_dir], os.path.join(work, "preprocess_dev.log"), "preprocess dev")
@@ -79,7 +85,7 @@ def prepare_data(shared: str, work: str, vocab_file: str | None = None) -> dict:
         source = without_bundled_sample(os.path.join(shared, DEV2_SOURCE), os.path.join(work, "dev2.csv"))
         _run([sys.executable, "-m", "data.preprocess", "--input", source, "--vocab_file", vocab, "--output_dir",
               dev2_dir], os.path.join(work, "preprocess_dev2.log"), "preprocess dev2")
-    return {"data": data_dir, "issues": issues_dir, "dev": [dev_dir, dev2_dir], "vocab": vocab}
+    return {"all": data_dir, "issues": issues_dir, "github": github_dir, "dev": [dev_dir, dev2_dir], "vocab": vocab}
 
 
 def without_bundled_sample(source: str, out: str) -> str:
@@ -241,9 +247,10 @@ def main(argv=None) -> int:
                                                 "encodes the data, its weights start the training")
     parser.add_argument("--out", default=os.path.join(REPO, "work", "warm_start", "shipped"),
                         help="where the selected slim checkpoint goes (data/warm_start to ship it)")
-    parser.add_argument("--train_on", choices=("all", "issues"), default="all",
-                        help="all: issues (twice), pull requests and commits; issues: the issue sources only (a "
-                             "fine-tuning phase after the mixed one)")
+    parser.add_argument("--train_on", choices=("all", "issues", "github"), default="all",
+                        help="all: issues (twice), pull requests and commits; issues: the issue sources only; "
+                             "github: the GitHub issue sources only, no Jira or Bugzilla (fine-tuning phases "
+                             "after the mixed one)")
     parser.add_argument("--hparams", default="",
                         help="T2T overrides of the training, e.g. learning_rate_constant=0.2 (a fine-tuning phase)")
     args = parser.parse_args(argv)
@@ -252,9 +259,9 @@ def main(argv=None) -> int:
     os.makedirs(work, exist_ok=True)
     try:
         vocab = quality.vocabulary(args.continue_from) if args.continue_from else None
-        data = prepare_data(args.shared, work, vocab)
+        data = prepare_data(args.shared, work, vocab, args.train_on)
         if not args.score_only:
-            train(model_dir, data["data" if args.train_on == "all" else "issues"], args.steps, args.every, work,
+            train(model_dir, data[args.train_on], args.steps, args.every, work,
                   args.continue_from, args.hparams)
         # every checkpoint the run wrote (every --every steps from where it started: 10500, 11500, ... when it
         # continues step 9500)
