@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -263,3 +264,19 @@ def test_a_copy_model_checkpoint_is_refused_for_a_plain_transformer_run(trained,
                     "--train_steps", killed_at + 20, "--hparams", "batch_size=512,max_length=64"])
     assert proc.returncode == 2 and "ghsumm_model: checkpoint 'transformer_copy', requested None" in proc.stdout, \
         proc.stdout[-2000:]
+
+
+def test_make_quality_reports_a_checkpoint_and_exports_it_anew_each_time(trained, tmp_path):
+    """`make quality` (trainer.quality) on a trained checkpoint: a table per eval set and its targets; a second run
+    exports again instead of reusing the first one's export, which may decode by other rules (it did: the rule
+    ghsumm_decode_no_repeat_word was not in the export `make quality` reported on)."""
+    model, _, _ = trained
+    command = [sys.executable, "-m", "trainer.quality", "--checkpoint_dir",
+               model, "--out", tmp_path, "--max_issues", "3", "--nlbse", tmp_path / "no-nlbse.csv"]
+    for _ in range(2):
+        proc = subprocess.run([str(a) for a in command], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=900, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert proc.returncode == 1 and "quality targets missed: sample: ROUGE-L" in proc.stdout, proc.stdout[-3000:]
+        assert "## sample: 3 eval issues" in proc.stdout and "nlbse24 skipped" in proc.stdout
+        assert "exported step" in (tmp_path / "export.log").read_text()  # not "already exported"
+    assert (tmp_path / "quality.md").read_text().startswith("# Shipped model quality")

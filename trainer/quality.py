@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 
 from data import contract
@@ -36,8 +37,11 @@ def vocabulary(checkpoint_dir: str) -> str:
 
 
 def export(checkpoint_dir: str, out: str, tag: str = "quality") -> str:
-    """The newest checkpoint of checkpoint_dir exported under out/export (log: out/export.log); that base path."""
+    """The newest checkpoint of checkpoint_dir exported under out/export (log: out/export.log); that base path.
+    Always a new export: one made before of the same step may decode by other rules (export skips a version that
+    is there)."""
     base = os.path.join(out, "export")
+    shutil.rmtree(base, ignore_errors=True)
     run_logged([t2t_python(), "-m", "trainer", "export", "--model_dir", checkpoint_dir, "--model_base_path", base],
                os.path.join(out, "export.log"), "export %s" % checkpoint_dir, tag)
     return base
