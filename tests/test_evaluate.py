@@ -157,7 +157,7 @@ def test_the_export_model_card_and_vocabulary_take_precedence(tiny_saved_model, 
     (version / "assets.extra").mkdir(exist_ok=True)
     shutil.copy(eval_data / VOCAB, version / "assets.extra" / VOCAB)
     (version / "assets.extra" / "ghsumm_model.json").write_text(json.dumps(
-        {"beam_size": 4, "alpha": 0.6, "extra_length": 40}))
+        {"beam_size": 4, "alpha": 0.6, "extra_length": 40, "min_length": 9, "no_repeat_word": 4}))
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(eval_data / evaluate.EVAL_ISSUES, data / evaluate.EVAL_ISSUES)
@@ -167,7 +167,9 @@ def test_the_export_model_card_and_vocabulary_take_precedence(tiny_saved_model, 
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["model"]["version"] == "7"
     assert metrics["model"]["decode"] == {"beam_size": 4, "alpha": 0.6, "extra_length": 40,
-                                          "source": evaluate.MODEL_CARD}
+                                          "source": evaluate.MODEL_CARD,
+                                          "rules": {"min_length": 9, "no_repeat_word": 4}}
+    assert "min length 9, no repeat word 4" in (tmp_path / "out" / "report.html").read_text()
     assert metrics["data"]["vocab_file"] == str(version / "assets.extra" / VOCAB)
 
 

@@ -40,6 +40,7 @@ from tensor2tensor.layers import common_layers, modalities  # noqa: E402
 from tensor2tensor.models import transformer  # noqa: E402
 from tensor2tensor.utils import registry  # noqa: E402
 
+from data import contract  # noqa: E402
 from data.contract import EOS_ID  # noqa: E402
 
 MODEL_NAME = "transformer_copy"
@@ -49,8 +50,8 @@ NO_REPEAT_HPARAM = "ghsumm_decode_no_repeat_ngram"  # 3: no subword trigram writ
 MAX_LENGTH_HPARAM = "ghsumm_decode_max_length"  # subwords a decoded title has at most (0 or unset: no maximum)
 NO_REPEAT_WORD_HPARAM = "ghsumm_decode_no_repeat_word"  # N: no word of N letters or more written twice (0: allowed)
 # the decoding rules by the name exports and their model cards give them (trainer.hparams.decode_rules)
-DECODE_RULES = {"min_length": MIN_LENGTH_HPARAM, "no_repeat_ngram": NO_REPEAT_HPARAM, "max_length": MAX_LENGTH_HPARAM,
-                "no_repeat_word": NO_REPEAT_WORD_HPARAM}
+DECODE_RULES = dict(zip(contract.DECODE_RULES,
+                        (MIN_LENGTH_HPARAM, NO_REPEAT_HPARAM, MAX_LENGTH_HPARAM, NO_REPEAT_WORD_HPARAM)))
 _WRITTEN = "title_ids"  # in the decoding cache: the ids written so far, per beam
 _EPSILON = 1e-9  # keeps log p finite where both the vocabulary and the copy give a word (almost) nothing
 

@@ -225,8 +225,8 @@ def load_vocabulary(path: str):
 
 
 def decode_settings(version_dir: str, signature) -> dict:
-    """How the export decodes (T2T bakes decode_hparams into the graph at export time): beam_size, and alpha and
-    extra_length where known, with where they were read: the model card `python -m trainer export` writes into
+    """How the export decodes (T2T bakes decode_hparams into the graph at export time): beam_size, and alpha,
+    extra_length and the copy model's decoding rules (contract.DECODE_RULES) where known, with where they were read: the model card `python -m trainer export` writes into
     assets.extra/, else the graph (T2T's beam search tiles its state to [batch, beam, ...]; a transformer graph
     without that tiling decodes greedily, beam 1)."""
     card_path = os.path.join(version_dir, MODEL_CARD)
@@ -234,7 +234,8 @@ def decode_settings(version_dir: str, signature) -> dict:
         card = json.loads(files.read_text(card_path))
         if card.get("beam_size") is not None:
             return {"beam_size": int(card["beam_size"]), "alpha": card.get("alpha"),
-                    "extra_length": card.get("extra_length"), "source": MODEL_CARD}
+                    "extra_length": card.get("extra_length"), "source": MODEL_CARD,
+                    "rules": {rule: card[rule] for rule in contract.DECODE_RULES if rule in card}}
     from tensorflow.python.framework import tensor_util
     ks = collections.Counter()
     for op in signature.graph.get_operations():

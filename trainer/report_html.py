@@ -100,8 +100,10 @@ def render(metrics: dict) -> str:
     decode = model["decode"]
     run_rows = [
         ("SavedModel", model["saved_model"]),
-        ("decoding (set at export)", "beam size %s, alpha %s, extra length %s (read from %s)" % (
-            decode["beam_size"], decode["alpha"], decode["extra_length"], decode["source"])),
+        ("decoding (set at export)", "beam size %s, alpha %s, extra length %s%s (read from %s)" % (
+            decode["beam_size"], decode["alpha"], decode["extra_length"],
+            "".join(", %s %s" % (rule.replace("_", " "), value) for rule, value in decode.get("rules", {}).items()),
+            decode["source"])),
         ("data dir", data["data_dir"]),
         ("vocabulary", data["vocab_file"]),
         ("options", ", ".join("%s=%s" % kv for kv in metrics["options"].items())),
