@@ -1,4 +1,7 @@
 """The warm start's selection (trainer/warm_start.py): which candidate ships, and how an average is shipped."""
+import json
+import os
+
 from trainer import warm_start
 
 
@@ -53,3 +56,24 @@ def test_the_second_dev_set_leaves_out_every_row_of_the_bundled_sample(tmp_path)
     out = warm_start.without_bundled_sample(str(source), str(tmp_path / "dev2.csv"))
     with open(out, newline="", encoding="utf-8") as f:
         assert list(csv.reader(f)) == [header, new_row]
+
+
+def _predictions(work, candidate, rouge_by_id):
+    for eval_name in warm_start.DEV_EVAL_DIRS:
+        where = os.path.join(warm_start.candidate_dir(str(work), candidate), eval_name)
+        os.makedirs(where)
+        with open(os.path.join(where, "predictions.jsonl"), "w") as f:
+            f.writelines(json.dumps({"id": i, "rougeL": r}) + "\n" for i, r in rouge_by_id.items())
+
+
+def test_a_candidate_replaces_the_checkpoint_it_continues_only_when_surely_better(tmp_path):
+    """Its per-issue ROUGE-L gain on both dev sets, paired by issue: more than two standard errors ships it."""
+    _predictions(tmp_path, 14000, {"a": 10.0, "b": 20.0})
+    _predictions(tmp_path, 14500, {"a": 11.0, "b": 23.0})
+    gain, error = warm_start.paired_gain(str(tmp_path), 14500, 14000)
+    # gains 1, 3, 1, 3: mean 2, sample variance 4/3, standard error sqrt(4/3 / 4)
+    assert gain == 2.0 and abs(error - (4 / 3 / 4) ** 0.5) < 1e-9
+    assert warm_start.surely_better(str(tmp_path), 14500, 14000) == (True, gain, error)
+    _predictions(tmp_path, 15000, {"a": 20.0, "b": 11.0})  # gains 10 and -9: mean 0.5, standard error 5.5
+    assert warm_start.surely_better(str(tmp_path), 15000, 14000)[0] is False
+    assert warm_start.surely_better(str(tmp_path), 14000, 14000) == (False, 0.0, 0.0)

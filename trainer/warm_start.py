@@ -20,7 +20,8 @@ The recipe (data/warm_start/README.md says why, and what did not work):
   3. select: every checkpoint exported and scored on both dev sets (ROUGE-L, what a reader sees), and the mean
      weights of the last --average of them (trainer average_checkpoints); the best on both together (773
      issues; one alone cannot tell candidates apart) whose most common title is given to at most 1% of each
-     set's issues is written slim to --out with selection.json (every score) and the loss curve.
+     set's issues is written slim to --out with selection.json (every score) and the loss curve; a run that
+     continues a checkpoint ships only a candidate better than it by more than two standard errors.
 Each step is a project command (data.preprocess, trainer train / export / slim_checkpoint, trainer.evaluate);
 finished steps are reused. Runs in the app environment; training in the t2t environment.
 """
@@ -224,6 +225,37 @@ def choose(scores: dict):
     return max(fine, key=lambda s: fine[s]["rougeL"])
 
 
+MIN_GAIN_STANDARD_ERRORS = 2.0  # a candidate replaces the checkpoint it continues only when it is this sure to be better
+
+
+def paired_gain(work: str, candidate, incumbent) -> tuple[float, float]:
+    """The mean per-issue ROUGE-L gain of candidate over incumbent on the dev sets together (each issue counts
+    once: their predictions.jsonl, paired by issue), and its standard error. Checkpoints of one run differ by
+    about 0.35 standard error on 773 issues, so a best candidate is often best by chance."""
+    def per_issue(name) -> dict:
+        rouge = {}
+        for eval_name in DEV_EVAL_DIRS:
+            with open(os.path.join(candidate_dir(work, name), eval_name, "predictions.jsonl"), encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    rouge[(eval_name, row["id"])] = row["rougeL"]
+        return rouge
+    new, old = per_issue(candidate), per_issue(incumbent)
+    gains = [new[k] - old[k] for k in old]
+    mean = sum(gains) / len(gains)
+    variance = sum((g - mean) ** 2 for g in gains) / (len(gains) - 1)
+    return mean, (variance / len(gains)) ** 0.5
+
+
+def surely_better(work: str, candidate, incumbent) -> tuple[bool, float, float]:
+    """Whether candidate gains more than MIN_GAIN_STANDARD_ERRORS standard errors over incumbent on the dev sets
+    (paired_gain); the gain and its standard error."""
+    if candidate == incumbent:
+        return False, 0.0, 0.0
+    gain, error = paired_gain(work, candidate, incumbent)
+    return gain > MIN_GAIN_STANDARD_ERRORS * error, gain, error
+
+
 def ship_slim(slim_dir: str, out: str) -> None:
     """Copies a slim checkpoint dir into out, whose older checkpoint files go (the rest of out stays)."""
     os.makedirs(out, exist_ok=True)
@@ -280,6 +312,15 @@ def main(argv=None) -> int:
     if args.score_only:
         print(f"[warm_start] best so far: {best} {scores[best]}")
         return 0
+    if args.continue_from:
+        # the run's first checkpoint holds the weights it continued (copy_checkpoint)
+        start = min(s for s in scores if isinstance(s, int))
+        better, gain, error = surely_better(work, best, start)
+        if not better:
+            print(f"[warm_start] no candidate is surely better than step {start}, which continued "
+                  f"{args.continue_from}: the best, {best}, gains {gain:.2f} ROUGE-L (standard error {error:.2f}) on "
+                  f"the dev sets; nothing shipped to {args.out}")
+            return 0
     if isinstance(best, int):
         chosen = _one_checkpoint_dir(model_dir, best, os.path.join(work, "chosen"))
         _run([t2t_python(), "-m", "trainer", "slim_checkpoint", "--model_dir", chosen, "--out", args.out],
