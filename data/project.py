@@ -31,6 +31,14 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def fast_tensorflow_cpu() -> None:
+    """Called before TensorFlow is first imported in a training process: oneDNN's CPU kernels on. TF 2.15 turns
+    them on by itself only on CPUs with AVX-512 or AMX; on an AVX2-only CPU (this project's 2-core AMD EPYC) they
+    train the shipped set 1.13-1.25x faster in tokens/s (data/warm_start/README.md, "Training speed").
+    TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps them off."""
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
 def t2t_python() -> str:
     return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
 

@@ -76,6 +76,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format=project.LOG_FORMAT, force=True)
+    project.fast_tensorflow_cpu()
     from trainer import checkpoint  # applies the shims, imports TF 2.15 + T2T
     import tensorflow.compat.v1 as tf
     tf.logging.set_verbosity(tf.logging.WARN)
