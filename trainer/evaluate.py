@@ -226,9 +226,9 @@ def load_vocabulary(path: str):
 
 def decode_settings(version_dir: str, signature) -> dict:
     """How the export decodes (T2T bakes decode_hparams into the graph at export time): beam_size, and alpha,
-    extra_length and the copy model's decoding rules (contract.DECODE_RULES) where known, with where they were read: the model card `python -m trainer export` writes into
-    assets.extra/, else the graph (T2T's beam search tiles its state to [batch, beam, ...]; a transformer graph
-    without that tiling decodes greedily, beam 1)."""
+    extra_length and the copy model's decoding rules (contract.DECODE_RULES) where known, with where they were
+    read: the model card `python -m trainer export` writes into assets.extra/, else the graph (T2T's beam search
+    tiles its state to [batch, beam, ...]; a transformer graph without that tiling decodes greedily, beam 1)."""
     card_path = os.path.join(version_dir, MODEL_CARD)
     if files.isfile(card_path):
         card = json.loads(files.read_text(card_path))
