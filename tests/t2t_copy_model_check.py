@@ -95,8 +95,8 @@ def main(data_dir: str) -> None:
                       "fast_scores": out["fast"].tolist(), "forced_scores": out["forced"].tolist(),
                       "copy_only_outside_body": float(out["outside"].max()),
                       "no_end": out["no_end"].tolist(), "no_repeat": out["no_repeat"].tolist(),
-                      "word_ends": out["word_ends"], "no_repeat_word": out["no_word"].tolist(), "long_outputs": out["long"].tolist(),
-                      "capped_outputs": out["capped"].tolist()}))
+                      "word_ends": out["word_ends"], "no_repeat_word": out["no_word"].tolist(),
+                      "long_outputs": out["long"].tolist(), "capped_outputs": out["capped"].tolist()}))
 
 
 if __name__ == "__main__":

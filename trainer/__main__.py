@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from data import project
+from data import contract, project
 
 
 def parse_args(argv):
@@ -98,8 +98,7 @@ def main(argv=None) -> int:
             print(checkpoint.average_checkpoints(args.model_dir, steps, args.out))
         else:
             from trainer import export
-            rules = {rule: getattr(args, rule) for rule in ("min_length", "no_repeat_ngram", "max_length",
-                                                             "no_repeat_word")}
+            rules = {rule: getattr(args, rule) for rule in contract.DECODE_RULES}  # None: the set's
             print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha, rules))
     except (checkpoint.IncompatibleCheckpoint, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

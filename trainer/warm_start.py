@@ -58,35 +58,44 @@ MAX_MOST_COMMON_SHARE = quality.MAX_MOST_COMMON_SHARE
 def prepare_data(shared: str, work: str, vocab_file: str | None = None, train_on: str = "all") -> dict:
     """The training set (real titles, issues twice), the issue sources alone (the fine-tuning phase's), the
     GitHub issue sources alone when train_on is "github", and the two dev sets, encoded with one vocabulary: a
-    new one, or vocab_file (the vocabulary of the checkpoint a run continues)."""
-    data_dir, dev_dir = os.path.join(work, "data_all"), os.path.join(work, "data_dev")
-    issues_dir = os.path.join(work, "data_issues")
-    if not os.path.exists(os.path.join(data_dir, "stats.json")):
-        inputs = [a for s in ISSUE_SOURCES + CHANGE_SOURCES for a in ("--input", os.path.join(shared, s))]
-        vocab_flags = ["--vocab_file", vocab_file] if vocab_file else []
-        _run([sys.executable, "-m", "data.preprocess", "--output_dir", data_dir, "--workers", "2"] + vocab_flags
-             + inputs, os.path.join(work, "preprocess_all.log"),
-             "preprocess all sources (%s)" % ("vocabulary %s" % vocab_file if vocab_file else "new vocabulary"))
+    new one, or vocab_file (the vocabulary of the checkpoint a run continues). Each is made once."""
+    def sources(patterns) -> list[str]:
+        return [os.path.join(shared, s) for s in patterns]
+
+    data_dir, issues_dir, github_dir, dev_dir, dev2_dir = (
+        os.path.join(work, name) for name in ("data_all", "data_issues", "data_github", "data_dev", "data_dev2"))
+    if not _preprocessed(data_dir):
+        _preprocess(sources(ISSUE_SOURCES + CHANGE_SOURCES), data_dir, vocab_file, work, "all",
+                    "all sources (%s)" % ("vocabulary %s" % vocab_file if vocab_file else "new vocabulary"),
+                    ("--workers", "2"))
     vocab = quality.vocabulary(data_dir)
-    if not os.path.exists(os.path.join(issues_dir, "stats.json")):
-        inputs = [a for s in ISSUE_SOURCES for a in ("--input", os.path.join(shared, s))]
-        _run([sys.executable, "-m", "data.preprocess", "--output_dir", issues_dir, "--vocab_file", vocab] + inputs,
-             os.path.join(work, "preprocess_issues.log"), "preprocess the issue sources again (same vocabulary)")
+    if not _preprocessed(issues_dir):
+        _preprocess(sources(ISSUE_SOURCES), issues_dir, vocab, work, "issues",
+                    "the issue sources again (same vocabulary)")
     oversample_issues(issues_dir, data_dir)
-    github_dir = os.path.join(work, "data_github")
-    if train_on == "github" and not os.path.exists(os.path.join(github_dir, "stats.json")):
-        inputs = [a for s in GITHUB_SOURCES for a in ("--input", os.path.join(shared, s))]
-        _run([sys.executable, "-m", "data.preprocess", "--output_dir", github_dir, "--vocab_file", vocab] + inputs,
-             os.path.join(work, "preprocess_github.log"), "preprocess the GitHub issue sources (same vocabulary)")
-    if not os.path.exists(os.path.join(dev_dir, "stats.json")):
-        _run([sys.executable, "-m", "data.preprocess", "--input", os.path.join(shared, DEV_SOURCE), "--vocab_file",
-              vocab, "--output_dir", dev_dir], os.path.join(work, "preprocess_dev.log"), "preprocess dev")
-    dev2_dir = os.path.join(work, "data_dev2")
-    if not os.path.exists(os.path.join(dev2_dir, "stats.json")):
-        source = without_bundled_sample(os.path.join(shared, DEV2_SOURCE), os.path.join(work, "dev2.csv"))
-        _run([sys.executable, "-m", "data.preprocess", "--input", source, "--vocab_file", vocab, "--output_dir",
-              dev2_dir], os.path.join(work, "preprocess_dev2.log"), "preprocess dev2")
+    if train_on == "github" and not _preprocessed(github_dir):
+        _preprocess(sources(GITHUB_SOURCES), github_dir, vocab, work, "github",
+                    "the GitHub issue sources (same vocabulary)")
+    if not _preprocessed(dev_dir):
+        _preprocess(sources([DEV_SOURCE]), dev_dir, vocab, work, "dev", "dev")
+    if not _preprocessed(dev2_dir):
+        dev2_source = without_bundled_sample(os.path.join(shared, DEV2_SOURCE), os.path.join(work, "dev2.csv"))
+        _preprocess([dev2_source], dev2_dir, vocab, work, "dev2", "dev2")
     return {"all": data_dir, "issues": issues_dir, "github": github_dir, "dev": [dev_dir, dev2_dir], "vocab": vocab}
+
+
+def _preprocessed(data_dir: str) -> bool:
+    return os.path.exists(os.path.join(data_dir, "stats.json"))
+
+
+def _preprocess(inputs: list[str], data_dir: str, vocab: str | None, work: str, name: str, what: str,
+                flags: tuple[str, ...] = ()) -> None:
+    """`python -m data.preprocess` of inputs into data_dir with vocab (None: a new vocabulary); its log is
+    work/preprocess_<name>.log."""
+    vocab_flags = ["--vocab_file", vocab] if vocab else []
+    _run([sys.executable, "-m", "data.preprocess", "--output_dir", data_dir] + list(flags) + vocab_flags
+         + [a for path in inputs for a in ("--input", path)], os.path.join(work, "preprocess_%s.log" % name),
+         "preprocess " + what)
 
 
 def without_bundled_sample(source: str, out: str) -> str:
