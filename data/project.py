@@ -39,6 +39,22 @@ def fast_tensorflow_cpu() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
+# CPU flags (/proc/cpuinfo) of hardware bfloat16 matrix products: Intel AMX tiles, AVX-512's bfloat16 dot products.
+BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# `python -m trainer train --bfloat16`: matmuls in bfloat16 always, never, or where the CPU has one of those flags
+BFLOAT16_CHOICES = ("auto", "on", "off")
+
+
+def bfloat16_cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """Which of BFLOAT16_CPU_FLAGS this CPU has (none where /proc/cpuinfo cannot be read)."""
+    try:
+        with open(cpuinfo) as f:
+            flags = set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return []
+    return [flag for flag in BFLOAT16_CPU_FLAGS if flag in flags]
+
+
 def t2t_python() -> str:
     return os.environ.get("GHSUMM_T2T_PYTHON") or os.path.join(REPO, ".venv", "t2t", "bin", "python")
 

@@ -23,7 +23,7 @@ def steps_in(model_dir):
 @pytest.fixture(scope="module")
 def trained(preprocessed_sample, tmp_path_factory):
     """A training run killed (SIGKILL) once it has checkpointed, then resumed to 10 steps past its newest
-    checkpoint (asking for a GPU this machine does not have). Returns (model_dir, step at the kill, output of the resumed run)."""
+    checkpoint (asking for a GPU this machine does not have, and for bfloat16 matmuls). Returns (model_dir, step at the kill, output of the resumed run)."""
     model = tmp_path_factory.mktemp("trainer") / "model"
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     log = open(model.parent / "killed.log", "w")
@@ -42,7 +42,7 @@ def trained(preprocessed_sample, tmp_path_factory):
     assert killed_at >= 10, (model.parent / "killed.log").read_text()[-3000:]
     resumed = check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", model,
                                 "--train_steps", killed_at + 10, "--save_checkpoints_steps", "5",
-                                "--progress_secs", "0.5", "--gpus", "1"] + TINY))
+                                "--progress_secs", "0.5", "--gpus", "1", "--bfloat16", "on"] + TINY))
     return model, killed_at, resumed.stdout
 
 
@@ -72,6 +72,25 @@ def test_train_steps_already_reached_trains_nothing(trained, preprocessed_sample
 def test_gpus_requested_on_a_machine_without_one_trains_on_the_cpu(trained):
     out = trained[2]  # the resumed run asked for --gpus 1
     assert "no GPU: training on the CPU" in out and "devices: CPU only" in out
+
+
+def test_bfloat16_matmuls_train_and_the_checkpoints_stay_float32(trained):
+    model, killed_at, out = trained  # the resumed run asked for --bfloat16 on
+    assert "matmuls in bfloat16 (--bfloat16 on" in out, out[-3000:]
+    import tensorflow as tf
+    dtypes = tf.train.load_checkpoint(str(model / f"model.ckpt-{killed_at + 10}")).get_variable_to_dtype_map()
+    assert {dtype.name for name, dtype in dtypes.items() if "/body/" in name} == {"float32"}
+
+
+def test_bfloat16_matmuls_are_chosen_by_the_cpus_flags(tmp_path):
+    from data import project
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile amx_bf16\n\n"
+                       "processor\t: 1\nflags\t\t: fpu sse avx2\n")
+    assert project.bfloat16_cpu_flags(str(cpuinfo)) == ["amx_bf16", "avx512_bf16"]
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma\n")  # this project's AMD EPYC of 2026-12-05
+    assert project.bfloat16_cpu_flags(str(cpuinfo)) == []
+    assert project.bfloat16_cpu_flags(str(tmp_path / "absent")) == []
 
 
 @pytest.fixture(scope="module")

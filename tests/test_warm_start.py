@@ -77,3 +77,11 @@ def test_a_candidate_replaces_the_checkpoint_it_continues_only_when_surely_bette
     _predictions(tmp_path, 15000, {"a": 20.0, "b": 11.0})  # gains 10 and -9: mean 0.5, standard error 5.5
     assert warm_start.surely_better(str(tmp_path), 15000, 14000)[0] is False
     assert warm_start.surely_better(str(tmp_path), 14000, 14000) == (False, 0.0, 0.0)
+
+
+def test_a_run_continues_with_its_checkpoints_hparams_set_and_a_new_model_with_the_default(tmp_path):
+    (tmp_path / "ghsumm_model.json").write_text(json.dumps({"hparams_set": "transformer_ghsumm_write_big"}))
+    assert warm_start.continued_hparams_set(str(tmp_path)) == "transformer_ghsumm_write_big"
+    assert warm_start.continued_hparams_set(None) == warm_start.HPARAMS_SET == "transformer_ghsumm_write"
+    shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "warm_start")
+    assert warm_start.continued_hparams_set(shipped) == "transformer_ghsumm_write"

@@ -2,7 +2,7 @@
 
     python -m trainer copy_checkpoint --checkpoint_dir SRC --model_dir DIR --data_dir DATA [--hparams_set S]
     python -m trainer train  --data_dir DATA --model_dir DIR --train_steps TOTAL [--hparams_set S] [--hparams H]
-                             [--gpus N] [--save_checkpoints_steps 100] [--random_seed N]
+                             [--gpus N] [--save_checkpoints_steps 100] [--random_seed N] [--bfloat16 auto|on|off]
     python -m trainer slim_checkpoint --model_dir DIR --out DIR2     the newest checkpoint without optimizer slots
     python -m trainer export --model_dir DIR --model_base_path BASE [--beam_size 4] [--alpha A]
 
@@ -44,6 +44,8 @@ def parse_args(argv):
     p.add_argument("--progress_secs", type=float, default=10.0)
     p.add_argument("--random_seed", type=int, default=None,
                    help="fix the initialization and input shuffling (as t2t-trainer's); default: random")
+    p.add_argument("--bfloat16", choices=project.BFLOAT16_CHOICES, default="auto",
+                   help="matmuls in bfloat16, all else float32 (auto: on a CPU with AMX or AVX-512 BF16)")
     model_options(p)
 
     p = sub.add_parser("slim_checkpoint", help="the newest checkpoint without the optimizer slots (to ship)")
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
             from trainer import train
             step = train.train(args.data_dir, args.model_dir, args.train_steps, args.hparams_set, args.hparams,
                                args.gpus, args.save_checkpoints_steps, args.keep_checkpoint_max, args.progress_secs,
-                               args.random_seed)
+                               args.random_seed, args.bfloat16)
             print(f"model dir {args.model_dir} at step {step}")
         elif args.command == "slim_checkpoint":
             print(checkpoint.slim_checkpoint(args.model_dir, args.out))

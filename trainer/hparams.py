@@ -2,8 +2,11 @@
 
 - transformer_ghsumm_tiny: 2+2 layers, hidden 128: trains usefully on 2 CPU cores (the local default).
 - transformer_ghsumm_small: 2+2 layers, hidden 256, the body's first 64 subwords, a lower learning rate.
-- transformer_ghsumm_copy: transformer_ghsumm_small with a copy mechanism (trainer/copy_model.py): the shipped
-  warm start's set (data/warm_start/).
+- transformer_ghsumm_copy: transformer_ghsumm_small with a copy mechanism (trainer/copy_model.py), trained on
+  extract targets (an earlier warm start).
+- transformer_ghsumm_write: the copy model on the real titles, the body's first 128 subwords, and its decoding
+  rules: the shipped warm start's set (data/warm_start/).
+- transformer_ghsumm_write_big: transformer_ghsumm_write with 3+3 layers of hidden 384 (a candidate in training).
 - transformer_prepend, transformer_base: the reference's sets, for GPUs (T2T's own, unchanged).
 Any override passes through as T2T's comma-separated --hparams string, e.g. "batch_size=1024,max_length=128".
 Runs in the t2t environment.
@@ -129,4 +132,22 @@ def transformer_ghsumm_write():
     # and no word of 4 letters or more twice ("add a group for a group"): step 14000 on both dev sets, 11% of
     # titles repeated one (real titles: 4%), now 4%; ROUGE-L 23.00 -> 23.31 (3 letters: 23.13; 5: 23.35, and 5%)
     hparams.add_hparam(copy_model.NO_REPEAT_WORD_HPARAM, 4)
+    return hparams
+
+
+@registry.register_hparams
+def transformer_ghsumm_write_big():
+    """transformer_ghsumm_write with 3+3 layers of hidden 384 (filter 1536, 6 heads): 2.6 times the weights of
+    the body. On a CPU with bfloat16 matmuls (trainer/train.py) the larger layers cost less than their size: most of
+    a step is the vocabulary-sized copy mixture and element-wise work, which do not grow with them. Dropout masks
+    are shared along the length (attention's along batch and heads), as T2T's TPU sets do: a tenth of the random
+    numbers (data/warm_start/README.md, "Training speed")."""
+    hparams = transformer_ghsumm_write()
+    hparams.num_hidden_layers = 3
+    hparams.hidden_size = 384
+    hparams.filter_size = 1536
+    hparams.num_heads = 6
+    hparams.attention_dropout_broadcast_dims = "0,1"  # batch, heads
+    hparams.relu_dropout_broadcast_dims = "1"  # length
+    hparams.layer_prepostprocess_dropout_broadcast_dims = "1"  # length
     return hparams

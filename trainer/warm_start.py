@@ -5,6 +5,8 @@
     .venv/app/bin/python -m trainer.warm_start --score_only      # score the checkpoints written so far
     .venv/app/bin/python -m trainer.warm_start --continue_from data/warm_start --steps 20000 --work work/ws3
                                                                  # train the shipped model further
+    .venv/app/bin/python -m trainer.warm_start --hparams_set transformer_ghsumm_write_big \
+        --vocabulary_from data/warm_start --work work/wsbig      # a new model, on data in the shipped vocabulary
 
 The recipe (data/warm_start/README.md says why, and what did not work):
   1. data: every issue-shaped source in --shared (GitHub issues of the Kaggle dump, huggingface/datasets issues
@@ -122,16 +124,24 @@ def oversample_issues(issues_dir: str, data_dir: str) -> None:
 
 
 def train(model_dir: str, data_dir: str, steps: int, every: int, work: str, continue_from: str | None,
-          hparams: str = "") -> None:
+          hparams: str = "", hparams_set: str = HPARAMS_SET) -> None:
     if continue_from and not os.path.exists(os.path.join(model_dir, "checkpoint")):
         _run([t2t_python(), "-m", "trainer", "copy_checkpoint", "--checkpoint_dir", continue_from, "--model_dir",
-              model_dir, "--data_dir", data_dir, "--hparams_set", HPARAMS_SET], os.path.join(work, "copy.log"),
+              model_dir, "--data_dir", data_dir, "--hparams_set", hparams_set], os.path.join(work, "copy.log"),
              "continue from %s" % continue_from)
     _run([t2t_python(), "-m", "trainer", "train", "--data_dir", data_dir, "--model_dir", model_dir,
-          "--train_steps", str(steps), "--hparams_set", HPARAMS_SET, "--hparams", hparams,
+          "--train_steps", str(steps), "--hparams_set", hparams_set, "--hparams", hparams,
           "--save_checkpoints_steps", str(every),
           "--keep_checkpoint_max", "1000", "--progress_secs", "60", "--random_seed", "1"],
-         os.path.join(work, "train.log"), "train %s to step %d (progress in the log)" % (HPARAMS_SET, steps))
+         os.path.join(work, "train.log"), "train %s to step %d (progress in the log)" % (hparams_set, steps))
+
+
+def continued_hparams_set(continue_from: str | None) -> str:
+    """The hyper-parameter set of the checkpoint a run continues (its model card's), HPARAMS_SET for a new model."""
+    if not continue_from:
+        return HPARAMS_SET
+    with open(os.path.join(continue_from, contract.MODEL_CARD_FILE)) as f:
+        return json.load(f).get("hparams_set", HPARAMS_SET)
 
 
 def checkpoint_steps(model_dir: str) -> list[int]:
@@ -293,6 +303,12 @@ def main(argv=None) -> int:
                         help="all: issues (twice), pull requests and commits; issues: the issue sources only; "
                              "github: the GitHub issue sources only, no Jira or Bugzilla (fine-tuning phases "
                              "after the mixed one)")
+    parser.add_argument("--hparams_set",
+                        help="the model's T2T hyper-parameter set (trainer/hparams.py; default: the --continue_from "
+                             "checkpoint's, else %s)" % HPARAMS_SET)
+    parser.add_argument("--vocabulary_from",
+                        help="a checkpoint dir whose vocabulary encodes the data of a new model (default: a new "
+                             "vocabulary built from the train split)")
     parser.add_argument("--hparams", default="",
                         help="T2T overrides of the training, e.g. learning_rate_constant=0.2 (a fine-tuning phase)")
     args = parser.parse_args(argv)
@@ -300,11 +316,13 @@ def main(argv=None) -> int:
     model_dir = os.path.join(work, "model")
     os.makedirs(work, exist_ok=True)
     try:
-        vocab = quality.vocabulary(args.continue_from) if args.continue_from else None
+        from_dir = args.continue_from or args.vocabulary_from
+        vocab = quality.vocabulary(from_dir) if from_dir else None
+        hparams_set = args.hparams_set or continued_hparams_set(args.continue_from)
         data = prepare_data(args.shared, work, vocab, args.train_on)
         if not args.score_only:
             train(model_dir, data[args.train_on], args.steps, args.every, work,
-                  args.continue_from, args.hparams)
+                  args.continue_from, args.hparams, hparams_set)
         # every checkpoint the run wrote (every --every steps from where it started: 10500, 11500, ... when it
         # continues step 9500)
         scores = {step: summary_of(score(model_dir, step, data["dev"], work)) for step in checkpoint_steps(model_dir)}
