@@ -85,3 +85,20 @@ def test_a_run_continues_with_its_checkpoints_hparams_set_and_a_new_model_with_t
     assert warm_start.continued_hparams_set(None) == warm_start.HPARAMS_SET == "transformer_ghsumm_write"
     shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "warm_start")
     assert warm_start.continued_hparams_set(shipped) == "transformer_ghsumm_write"
+
+
+def test_a_new_model_must_beat_the_shipped_one_which_is_scored_like_a_candidate(tmp_path):
+    """A run that does not continue a checkpoint is compared with the model in --out: that model is scored in
+    work/select/shipped-<step> (reused once scored), and None means there is nothing to beat."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    out.mkdir()
+    assert warm_start.score_incumbent(str(out), [], str(work)) is None  # no checkpoint in out
+    (out / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-14000"\n')
+    metrics = {"rouge": {"model": {"rougeL": 23.3}}, "collapse": {"most_common_share": 0.002},
+               "reading": {"verbatim_span_share": 0.2, "dangling_share": 0.0, "mean_title_words": 5.7}}
+    _predictions(work, "shipped 14000", {"a": 10.0, "b": 20.0})
+    for eval_name in warm_start.DEV_EVAL_DIRS:
+        (work / "select" / "shipped-14000" / eval_name / "metrics.json").write_text(json.dumps(metrics))
+    assert warm_start.score_incumbent(str(out), ["dev", "dev2"], str(work)) == "shipped 14000"
+    _predictions(work, 3000, {"a": 11.0, "b": 23.0})
+    assert warm_start.surely_better(str(work), 3000, "shipped 14000")[0] is True

@@ -23,7 +23,8 @@ The recipe (data/warm_start/README.md says why, and what did not work):
      weights of the last --average of them (trainer average_checkpoints); the best on both together (773
      issues; one alone cannot tell candidates apart) whose most common title is given to at most 1% of each
      set's issues is written slim to --out with selection.json (every score) and the loss curve; a run that
-     continues a checkpoint ships only a candidate better than it by more than two standard errors.
+     continues a checkpoint ships only a candidate better than it by more than two standard errors, and a new
+     model only one that much better than the model already in --out (scored on the dev sets alongside).
 Each step is a project command (data.preprocess, trainer train / export / slim_checkpoint, trainer.evaluate);
 finished steps are reused. Runs in the app environment; training in the t2t environment.
 """
@@ -171,6 +172,29 @@ def score(model_dir: str, step: int, dev_dirs: list[str], work: str) -> list[dic
     if not _scored(where) and not _exported(where):
         _one_checkpoint_dir(model_dir, step, os.path.join(where, "checkpoint"))
     return score_dir(where, "step %d" % step, dev_dirs, keep_checkpoint=False)
+
+
+def score_incumbent(out: str, dev_dirs: list[str], work: str) -> str | None:
+    """The model a new one would replace (the checkpoint in --out, data/warm_start when shipping) exported and
+    scored on the dev sets like a candidate, in work/select/shipped-<step>; its name there ("shipped 14000"), or
+    None when out holds no checkpoint. Evaluation reads the dev sets' text, so its vocabulary may differ."""
+    try:
+        with open(os.path.join(out, "checkpoint")) as f:
+            step = contract.checkpoint_step(f.read())
+    except FileNotFoundError:
+        return None
+    if step is None:
+        return None
+    name = "shipped %d" % step
+    where = candidate_dir(work, name)
+    if not _scored(where) and not _exported(where):
+        os.makedirs(os.path.join(where, "checkpoint"), exist_ok=True)
+        for file_name in os.listdir(out):
+            if file_name.startswith(f"model.ckpt-{step}.") or file_name.startswith("vocab.") or file_name in (
+                    contract.MODEL_CARD_FILE, "checkpoint"):
+                shutil.copy(os.path.join(out, file_name), os.path.join(where, "checkpoint"))
+    score_dir(where, name, dev_dirs, keep_checkpoint=False)
+    return name
 
 
 def average(model_dir: str, steps: list[int], dev_dirs: list[str], work: str) -> tuple[str, list[dict]]:
@@ -330,6 +354,14 @@ def main(argv=None) -> int:
         if args.average > 1 and len(last) == args.average:
             name, metrics = average(model_dir, last, data["dev"], work)
             scores[name] = summary_of(metrics)
+        # what the best must beat: the run's first checkpoint when it continues one (copy_checkpoint put the
+        # weights it continued there), else the model in --out (a new model replaces the shipped one only when
+        # surely better)
+        if args.continue_from:
+            steps = [s for s in scores if isinstance(s, int)]
+            incumbent, what = (min(steps) if steps else None), "which continued %s" % args.continue_from
+        else:
+            incumbent, what = score_incumbent(args.out, data["dev"], work), "in %s" % args.out
     except (FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -337,18 +369,19 @@ def main(argv=None) -> int:
         print("error: no checkpoint to score in %s" % model_dir, file=sys.stderr)
         return 2
     best = choose(scores)
+    if incumbent is None:
+        better, verdict = True, "%s holds no model to beat" % args.out
+    else:
+        better, gain, error = surely_better(work, best, incumbent)
+        verdict = "%s gains %+.2f ROUGE-L (standard error %.2f) on the dev sets over %s, %s" % (
+            best, gain, error, incumbent if isinstance(incumbent, str) else "step %d" % incumbent, what)
     if args.score_only:
-        print(f"[warm_start] best so far: {best} {scores[best]}")
+        print(f"[warm_start] best so far: {best} {scores[best]}; {verdict}")
         return 0
-    if args.continue_from:
-        # the run's first checkpoint holds the weights it continued (copy_checkpoint)
-        start = min(s for s in scores if isinstance(s, int))
-        better, gain, error = surely_better(work, best, start)
-        if not better:
-            print(f"[warm_start] no candidate is surely better than step {start}, which continued "
-                  f"{args.continue_from}: the best, {best}, gains {gain:.2f} ROUGE-L (standard error {error:.2f}) on "
-                  f"the dev sets; nothing shipped to {args.out}")
-            return 0
+    if not better:
+        print(f"[warm_start] no candidate is surely better (by {MIN_GAIN_STANDARD_ERRORS:g} standard errors): "
+              f"{verdict}; nothing shipped to {args.out}")
+        return 0
     if isinstance(best, int):
         chosen = _one_checkpoint_dir(model_dir, best, os.path.join(work, "chosen"))
         _run([t2t_python(), "-m", "trainer", "slim_checkpoint", "--model_dir", chosen, "--out", args.out],
