@@ -11,9 +11,11 @@ data dir's vocabulary and prints JSON facts about it:
   no_repeat_word  no_repeated_word after writing "add a group to" (group_ is banned), after "add a group" and the
                   first half "auto" of a word (nothing is: no word begins), and after "auto value_ to_ add_"
                   (nothing is: value_ was not a whole word, add_ has 3 letters);
-  long_outputs    fast beam decoding with a minimum length beyond decode_length, no repeated trigram and no
-                  repeated word of 4 letters or more (the data dir's vocabulary): the ids it wrote (no EOS, no
-                  trigram twice);
+  tag_openers     tag_openers of the vocabulary <pad> <EOS> [_ [ a_ x[ (and one id beyond it);
+  no_tag_first    no_tag_first at position 0 and at position 1 with those openers: the banned ids;
+  long_outputs    fast beam decoding with a minimum length beyond decode_length, no repeated trigram, no
+                  repeated word of 4 letters or more and no tag first (the data dir's vocabulary): the ids it
+                  wrote (no EOS, no trigram twice), and whether each title's first subword opens a tag;
   capped_outputs  fast beam decoding with a maximum length of 3 and a minimum of 100 (decode_length 6): the ids it
                   wrote (3 subwords, no end: the minimum bans it).
 
@@ -82,13 +84,20 @@ def main(data_dir: str) -> None:
         ends, long = (tf.constant(mask) for mask in out["word_ends"])
         no_word = copy_model.no_repeated_word(tf.zeros([3, 1, 1, 9]), tf.constant(
             [[0, 3, 4, 2, 7], [0, 3, 4, 2, 5], [0, 5, 6, 7, 3]]), ends, long)
+        out["tag_openers"] = copy_model.tag_openers(["<pad>", "<EOS>", "[_", "[", "a_", "x["], 7)
+        openers = tf.constant(out["tag_openers"])
+        no_tag = [copy_model.no_tag_first(tf.zeros([2, 1, 1, 7]), tf.constant(position), openers)[:, 0, 0]
+                  for position in (0, 1)]
         with tf.Session() as session:
-            out["no_end"], out["no_repeat"], out["no_word"] = session.run(
-                [no_end, no_repeat[0, 0, 0], no_word[:, 0, 0]])
+            out["no_end"], out["no_repeat"], out["no_word"], out["no_tag"] = session.run(
+                [no_end, no_repeat[0, 0, 0], no_word[:, 0, 0], no_tag])
     hp.add_hparam(copy_model.MIN_LENGTH_HPARAM, 100)
     hp.add_hparam(copy_model.NO_REPEAT_HPARAM, 3)
     hp.add_hparam(copy_model.NO_REPEAT_WORD_HPARAM, 4)
+    hp.add_hparam(copy_model.NO_TAG_START_HPARAM, 1)
     out["long"] = beam_decode(hp, inputs)
+    subtokens = hp.problem_hparams.vocabulary["targets"].all_subtoken_strings
+    out["long_first"] = [subtokens[ids[0]].startswith("[") for ids in out["long"].tolist()]
     hp.add_hparam(copy_model.MAX_LENGTH_HPARAM, 3)  # with the minimum of 100 above
     out["capped"] = beam_decode(hp, inputs)
     print(json.dumps({"prob_sums": [float(out["sums"].min()), float(out["sums"].max())],
@@ -96,6 +105,10 @@ def main(data_dir: str) -> None:
                       "copy_only_outside_body": float(out["outside"].max()),
                       "no_end": out["no_end"].tolist(), "no_repeat": out["no_repeat"].tolist(),
                       "word_ends": out["word_ends"], "no_repeat_word": out["no_word"].tolist(),
+                      "tag_openers": out["tag_openers"],
+                      "no_tag_first": [[i for i, p in enumerate(row) if p < -1e8] for rows in out["no_tag"]
+                                       for row in rows[:1]],
+                      "long_first_opens_tag": out["long_first"],
                       "long_outputs": out["long"].tolist(), "capped_outputs": out["capped"].tolist()}))
 
 

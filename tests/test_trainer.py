@@ -240,6 +240,10 @@ def test_the_copy_model_is_a_distribution_and_fast_decoding_agrees_with_the_trai
                                   [False, False, True, False, False, False, True, False, False]]
     banned = [[i for i, p in enumerate(row) if p < -1e8] for row in facts["no_repeat_word"]]
     assert banned == [[2], [], []]  # "add a group to" -> not group_; mid-word, or value_ not a whole word: allowed
+    # a title does not begin with a subword that opens a tag: ids 2 ([_) and 3 ([), only at position 0
+    assert facts["tag_openers"] == [False, False, True, True, False, False, False]
+    assert facts["no_tag_first"] == [[2, 3], []]
+    assert facts["long_first_opens_tag"] == [False] * len(long_outputs)
     written = [ids[:ids.index(1)] if 1 in ids else ids for ids in long_outputs]  # up to EOS
     trigrams = [[tuple(ids[i:i + 3]) for i in range(len(ids) - 2)] for ids in written]
     assert all(len(set(t)) == len(t) for t in trigrams), long_outputs

@@ -72,6 +72,9 @@ def parse_args(argv):
     p.add_argument("--no_repeat_word", type=int, default=None,
                    help="N: no word of N letters or more written twice (copy model; default: the hparams set's, "
                         "0: allowed)")
+    p.add_argument("--no_tag_start", type=int, choices=(0, 1), default=None,
+                   help="1: a title does not begin with a bracketed tag such as [devtools bug] (copy model; default: "
+                        "the hparams set's)")
     return parser.parse_args(argv)
 
 
