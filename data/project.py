@@ -27,15 +27,27 @@ _TAGGED = re.compile(r"^\[(?P<tag>\w+)\] (?P<text>.*)")
 
 def quiet_tensorflow() -> None:
     """Called before TensorFlow is first imported in a process: only its C++ errors reach the terminal, not its
-    start-up lines (absl's notice, the CPU features), unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
+    start-up lines (absl's notice, the CPU features), unless TF_CPP_MIN_LOG_LEVEL says otherwise. On a CPU with
+    AVX-512 or AMX, TF turns oneDNN on by itself and says so on stderr whatever the log level; these processes
+    (evaluation, the model server, the benchmarks) decode with it off, as on every other CPU, unless
+    TF_ENABLE_ONEDNN_OPTS says otherwise. A training process they start turns it on again (fast_tensorflow_cpu)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+        os.environ[_ONEDNN_OFF_BY_US] = "1"
+
+
+_ONEDNN_OFF_BY_US = "GHSUMM_ONEDNN_OFF_BY_QUIET"  # quiet_tensorflow set TF_ENABLE_ONEDNN_OPTS=0, not the user
 
 
 def fast_tensorflow_cpu() -> None:
     """Called before TensorFlow is first imported in a training process: oneDNN's CPU kernels on. TF 2.15 turns
     them on by itself only on CPUs with AVX-512 or AMX; on an AVX2-only CPU (this project's 2-core AMD EPYC) they
     train the shipped set 1.13-1.25x faster in tokens/s (data/warm_start/README.md, "Training speed").
-    TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps them off."""
+    TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps them off (but not the 0 quiet_tensorflow set in the process
+    that started this one)."""
+    if os.environ.pop(_ONEDNN_OFF_BY_US, None):
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 

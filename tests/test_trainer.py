@@ -303,3 +303,18 @@ def test_make_quality_reports_a_checkpoint_and_exports_it_anew_each_time(trained
         assert "## sample: 3 eval issues" in proc.stdout and "nlbse24 skipped" in proc.stdout
         assert "exported step" in (tmp_path / "export.log").read_text()  # not "already exported"
     assert (tmp_path / "quality.md").read_text().startswith("# Shipped model quality")
+
+
+def test_a_training_process_started_by_an_evaluating_one_has_onednn_on(monkeypatch):
+    """quiet_tensorflow turns oneDNN off in the app environment's processes (TF announces it on stderr on AMX
+    CPUs); a trainer they start turns it on again, while a user's own TF_ENABLE_ONEDNN_OPTS=0 stays."""
+    from data import project
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    project.quiet_tensorflow()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    project.fast_tensorflow_cpu()  # as in the child, which inherits the environment
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    project.quiet_tensorflow()
+    project.fast_tensorflow_cpu()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
