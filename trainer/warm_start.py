@@ -188,11 +188,7 @@ def score_incumbent(out: str, dev_dirs: list[str], work: str) -> str | None:
     name = "shipped %d" % step
     where = candidate_dir(work, name)
     if not _scored(where) and not _exported(where):
-        os.makedirs(os.path.join(where, "checkpoint"), exist_ok=True)
-        for file_name in os.listdir(out):
-            if file_name.startswith(f"model.ckpt-{step}.") or file_name.startswith("vocab.") or file_name in (
-                    contract.MODEL_CARD_FILE, "checkpoint"):
-                shutil.copy(os.path.join(out, file_name), os.path.join(where, "checkpoint"))
+        _one_checkpoint_dir(out, step, os.path.join(where, "checkpoint"))
     score_dir(where, name, dev_dirs, keep_checkpoint=False)
     return name
 
