@@ -208,3 +208,35 @@ def clean_issue(issue: Issue, lowercase: bool = True, max_body_words: int = MAX_
         raw = f"title: {issue.title}\nbody: {issue.body}"[:MAX_RAW_CHARS]
         return Reject(reason, issue.source, 0, raw, f"id {issue.id}")
     return issue.replace(title=title, body=body)
+
+
+MOSTLY = 0.5  # a body whose letters are more than this share of one other script is "mostly" in that script
+
+
+def main_foreign_script(text: str) -> Optional[tuple[str, float]]:
+    """The script most of the text's letters are written in, and its share of them, when that is not Latin
+    (("Cyrillic", 0.93) for a Russian body; None for English, or for a body under half of whose letters share a
+    non-Latin script). The model learned from English issues: a body in another script gets a title that may not
+    make sense, and the web page says so. A letter's script is the first word of its Unicode name ("CJK",
+    "HIRAGANA", "CYRILLIC", ...); Japanese kana count with CJK ideographs, and each counts as two letters (a
+    Chinese character carries about what a short English word does: 21 of them beside "DataLoader",
+    "num_workers" and "Windows" make a Chinese body)."""
+    import unicodedata
+    counts: dict = {}
+    letters = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        script = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
+        script = "CJK" if script in ("HIRAGANA", "KATAKANA") else script
+        weight = 2 if script == "CJK" else 1
+        letters += weight
+        if script != "LATIN":
+            counts[script] = counts.get(script, 0) + weight
+    if not counts:
+        return None
+    script, n = max(counts.items(), key=lambda kv: kv[1])
+    share = n / letters
+    if share <= MOSTLY:
+        return None
+    return ("CJK" if script == "CJK" else script.capitalize()), share

@@ -309,3 +309,21 @@ def test_an_environment_label_with_a_long_answer_is_text():
     ...' must not lose the problem with the label."""
     text = "__environment__ core onsenui 2.2.3 i found the style of ons-list-header has been broken since v2.2.0."
     assert clean_body(text) == "core onsenui 2.2.3 i found the style of ons-list-header has been broken since v2.2.0."
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a Russian body, an English one that quotes a Russian error, a Chinese one naming its API in Latin letters
+    ("Когда я открываю блокнот с более чем 1000 ячейками, редактор зависает на 30 секунд", ("Cyrillic", 1.0)),
+    ("The parser fails on the error message Ошибка чтения файла when the file is empty", None),
+    ("在使用 DataLoader 时，如果设置 num_workers=4，在 Windows 上程序会一直卡住", "CJK"),
+    ("ビルドを v5.0.0 にアップグレードした後、ビルドが失敗します", "CJK"),  # kana count with the ideographs
+    ("Build fails with 错误 when the config file is missing after the upgrade", None),
+    ("Fix the naïve résumé crash in the café module", None),  # accented Latin is Latin
+    ("1234 5678 !!!", None),
+])
+def test_the_main_script_of_a_body_is_named_when_it_is_not_latin(text, expected):
+    found = clean.main_foreign_script(text)
+    if expected is None or isinstance(expected, tuple):
+        assert found == expected
+    else:
+        assert found[0] == expected and 0.5 < found[1] <= 1

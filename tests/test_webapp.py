@@ -105,6 +105,15 @@ def test_grpc_gives_the_same_title_as_rest(webapp_config, webapp_model_server):
     assert abs(grpc["score"] - rest["score"]) < 1e-3
 
 
+def test_a_body_mostly_in_another_script_gets_its_title_with_a_notice(client):
+    d = client.post("/api/summarize", json={"body": "Когда я открываю блокнот с более чем 1000 ячейками, "
+                                                    "редактор зависает на 30 секунд."}).get_json()
+    assert d["title"] and d["input"]["script"] == "Cyrillic"
+    assert "mostly in Cyrillic letters" in d["notice"] and "English" in d["notice"] and d["truncated"] is False
+    english = client.post("/api/summarize", json={"body": BODY}).get_json()
+    assert "script" not in english["input"] and english["notice"] == ""
+
+
 def test_vocabulary_is_found_beside_the_served_version(webapp_config, tiny_saved_model):
     app = create_app(dict(webapp_config, vocab=""))  # only the model base path: assets.extra/ of version 5
     r = app.test_client().post("/api/summarize", json={"body": BODY})

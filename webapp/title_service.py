@@ -15,7 +15,7 @@ import threading
 import time
 
 from data import contract
-from data.clean import MAX_BODY_WORDS, clean_body
+from data.clean import MAX_BODY_WORDS, clean_body, main_foreign_script
 from serving.client import BadResponse, Codec, ModelNotFound, ServerDown, TitleClient, find_vocab
 from webapp.config import Settings, without_credentials
 from webapp.errors import WebError
@@ -129,7 +129,8 @@ class TitleService:
                         "model_error")
 
     def input_report(self, body: str) -> dict:
-        """How much of the body the model reads: words and subwords, and whether the body was cut."""
+        """How much of the body the model reads: words and subwords, whether the body was cut, and whether it is
+        mostly in a script other than Latin (then `script` names it); `notice` says either to the reader."""
         cut_chars = len(body) > MAX_BODY_CHARS
         cleaned = clean_body(body[:MAX_BODY_CHARS], max_words=0)
         words = cleaned.split(" ") if cleaned else []
@@ -139,6 +140,7 @@ class TitleService:
         truncated = cut_chars or len(words) > MAX_BODY_WORDS or n_ids > max_ids
         report = {"truncated": truncated, "words": len(words), "words_read": len(read),
                   "subwords_read": min(n_ids, max_ids), "max_subwords": max_ids, "chars": len(body)}
+        notices = []
         if truncated:
             if n_ids > max_ids:
                 read_part = "its first %d subwords (about its first %d words)" % (
@@ -146,8 +148,15 @@ class TitleService:
             else:
                 read_part = "its first %d words" % len(read)
             total = "%s characters" % format(len(body), ",") if cut_chars else "%s words" % format(len(words), ",")
-            report["notice"] = ("This issue is long (%s after cleaning): the model read only %s; the rest was cut."
-                                % (total, read_part))
+            notices.append("This issue is long (%s after cleaning): the model read only %s; the rest was cut."
+                           % (total, read_part))
+        foreign = main_foreign_script(" ".join(read))
+        if foreign:
+            report["script"] = foreign[0]
+            notices.append("This issue is mostly in %s letters (%d%% of its letters): the model learned from English "
+                           "issues, so its title may not make sense." % (foreign[0], round(100 * foreign[1])))
+        if notices:
+            report["notice"] = " ".join(notices)
         return report
 
     def generate(self, body: str) -> dict:
