@@ -12,6 +12,7 @@ given a local scratch copy instead (tf_path / staged), the way KFP's /gcs/ mount
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fnmatch
 import glob as local_glob
@@ -265,6 +266,14 @@ def local_copy(path: str, scratch: str) -> str:
             copytree(path, local + ".part")
             os.replace(local + ".part", local)
     return local
+
+
+def scratch_dir(prefix: str) -> str:
+    """A new local temporary directory that lives as long as the process: removed when it exits (not when it is
+    killed). For what a long-lived process keeps for its whole life (a compiled pipeline, a model's local copy)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 @contextlib.contextmanager

@@ -204,10 +204,9 @@ class KfpLauncher:
 
     def package(self) -> str:
         if self._package is None:
-            import tempfile
-
+            from data import files
             from pipeline.gh_summ import compile_pipeline
-            self._package = compile_pipeline(os.path.join(tempfile.mkdtemp(prefix="ghsumm-trigger-"), "gh_summ.yaml"))
+            self._package = compile_pipeline(os.path.join(files.scratch_dir("ghsumm-trigger-"), "gh_summ.yaml"))
         return self._package
 
     def find(self, run_name: str):

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
+from data import files
 from pipeline import trigger
 
 try:  # the Cloud Functions runtime has it; this module works without it (tests, other runtimes)
@@ -83,7 +83,7 @@ def _pipeline_package() -> str:
         return os.environ["GHSUMM_PIPELINE_PACKAGE"]
     if _package is None:
         from pipeline.gh_summ import compile_pipeline
-        _package = compile_pipeline(os.path.join(tempfile.mkdtemp(prefix="ghsumm-fn-"), "gh_summ.yaml"))
+        _package = compile_pipeline(os.path.join(files.scratch_dir("ghsumm-fn-"), "gh_summ.yaml"))
     return _package
 
 

@@ -272,7 +272,7 @@ class ModelManager:
             return path
         import tempfile
         if self._scratch is None:
-            self._scratch = tempfile.mkdtemp(prefix="ghsumm-model-server-")
+            self._scratch = files.scratch_dir("ghsumm-model-server-")
         return files.local_copy(path, tempfile.mkdtemp(dir=self._scratch))
 
     def poll(self) -> None:

@@ -183,3 +183,13 @@ def test_evaluate_finds_its_inputs_on_gs(gcs):
     assert [i["id"] for i in evaluate.load_eval_issues("gs://bkt/data/eval_issues.jsonl")] == [1, 2]
     evaluate._write_atomic("gs://bkt/eval/gate.txt", "true")
     assert gcs.live("bkt")["eval/gate.txt"] == b"true"
+
+
+def test_a_scratch_dir_is_removed_when_its_process_exits(tmp_path):
+    import subprocess
+    import sys
+    code = ("import os; from data import files; d = files.scratch_dir('ghsumm-test-'); "
+            "open(os.path.join(d, 'f'), 'w').write('x'); print(d)")
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.strip()
+    assert os.path.basename(made).startswith("ghsumm-test-") and not os.path.exists(made)
