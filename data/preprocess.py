@@ -40,12 +40,15 @@ import time
 import typing
 from typing import Optional
 
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions
+from data import project
 
-from data import clean, contract, project, pseudo_titles, readers, report, vocab
+project.quiet_beam()
+import apache_beam as beam  # noqa: E402  (after quiet_beam)
+from apache_beam.io.filesystems import FileSystems  # noqa: E402
+from apache_beam.metrics import Metrics  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+
+from data import clean, contract, pseudo_titles, readers, report, vocab  # noqa: E402
 from data.report import METRICS_NAMESPACE
 from data.records import Issue, Reject, content_key, split_of
 

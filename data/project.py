@@ -37,6 +37,20 @@ def quiet_tensorflow() -> None:
         os.environ[_ONEDNN_OFF_BY_US] = "1"
 
 
+def _not_beams_apitools_warning(record) -> bool:
+    return not str(record.msg).startswith("apitools not found")
+
+
+def quiet_beam() -> None:
+    """Called before apache_beam is first imported: Beam's BigQuery client warns on the root logger at import that
+    apitools is missing ("apitools not found, and bigquery client libraries are not available ..."). This project
+    reads no BigQuery, so that line is dropped, in every preprocessing log and on `make bench`'s terminal."""
+    import logging
+    root = logging.getLogger()
+    if _not_beams_apitools_warning not in root.filters:
+        root.addFilter(_not_beams_apitools_warning)
+
+
 _ONEDNN_OFF_BY_US = "GHSUMM_ONEDNN_OFF_BY_QUIET"  # quiet_tensorflow set TF_ENABLE_ONEDNN_OPTS=0, not the user
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import MetricsFilter
+from data import project
+
+project.quiet_beam()
+from apache_beam.io.filesystems import FileSystems  # noqa: E402  (after quiet_beam)
+from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
 
 from data.contract import PROBLEM_NAME, vocab_filename
 

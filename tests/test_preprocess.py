@@ -465,3 +465,12 @@ def test_extract_targets_are_body_spans_in_train_while_eval_keeps_the_real_title
     evaluated = jsonl_lines(out / "eval_issues.jsonl")
     assert evaluated and all(real[i["id"]] == i["title"] for i in evaluated)  # scored against the real titles
     assert json.loads((out / "stats.json").read_text())["options"]["title_target"] == "extract"
+
+
+def test_importing_the_preprocessing_job_prints_no_beam_warning():
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", "import data.preprocess"], capture_output=True, text=True,
+                          cwd=repo, check=True)
+    assert "apitools" not in done.stderr, done.stderr  # Beam's BigQuery client, which this project does not use
