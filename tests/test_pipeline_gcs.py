@@ -1,7 +1,7 @@
 """The whole pipeline on this machine (kfp.local) with everything on an object store, as on a cluster where no
 volume is shared between steps: working_dir, data and checkpoint_dir are gs:// URIs on tests/gcs_api_stub.py
-(STORAGE_EMULATOR_HOST). Beam, the run records, the version store and the web app's vocabulary lookup talk to it
-directly; TensorFlow's tools (tensor2tensor, tf.saved_model) get local scratch copies, since TF's own GCS file
+(STORAGE_EMULATOR_HOST). Beam, the run records, the version store and the web app (its vocabulary, its random
+issues) talk to it directly; TensorFlow's tools (tensor2tensor, tf.saved_model) get local scratch copies, since TF's own GCS file
 system cannot be pointed at a stand-in (data/files.py). The warm start is the tiny 5-step model of
 tests/conftest.py, trained on to step 7; a few minutes on 2 cores."""
 import json
@@ -36,7 +36,7 @@ def test_a_run_on_gcs_reaches_a_published_version(run_pipeline, tiny_saved_model
             proc, _ = run_pipeline(WORK, "--data", "gs://bkt/in/issues.csv", "--checkpoint_dir", "gs://bkt/warm",
                                    "--run_id", RUN_ID, "--train_steps", "7", "--hparams_set", "transformer_ghsumm_tiny",
                                    "--hparams", "batch_size=256,max_length=64", "--gpus", "0",
-                                   "--eval_max_issues", "10", "--deploy_webapp", "false")
+                                   "--eval_max_issues", "10", "--deploy_webapp", "true")
             assert proc.returncode == 0, proc.stdout[-8000:]
             store = gcs.live("bkt")
             status = json.loads(store["work/%s/status.json" % RUN_ID])
@@ -65,6 +65,17 @@ def test_a_run_on_gcs_reaches_a_published_version(run_pipeline, tiny_saved_model
             with TitleClient(serve["rest_url"], vocab_path=find_vocab(serve["base_path"]), timeout=300) as client:
                 title = client.generate("the build fails with a null pointer exception when the config is missing")
             assert isinstance(title[0], str) and title[2] == 7
+            # the page, configured with the store's paths: its vocabulary and its random issues come from there
+            import requests
+            page = steps["webapp"]
+            assert page["available"] and page["target"] == "local", page
+            answer = requests.post(page["url"] + "/api/summarize", timeout=300,
+                                   json={"body": "the build fails with a null pointer exception when the config is "
+                                                 "missing"}).json()
+            assert answer.get("title") == title[0] and answer["model_version"] == 7, answer
+            issue = requests.get(page["url"] + "/api/random_issue", timeout=60).json()
+            eval_issues = store["work/%s/data/%s" % (RUN_ID, contract.EVAL_ISSUES_FILE)].decode().splitlines()
+            assert issue["title"] in {json.loads(line)["title"] for line in eval_issues}, issue  # from the store
             # the run records read back from the store
             runs = subprocess.run([sys.executable, "-m", "pipeline", "runs", "--working_dir", WORK], cwd=REPO,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)

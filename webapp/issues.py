@@ -2,7 +2,8 @@
 
 A file is read with data/readers.py (every shape it knows: the Kaggle CSV of data/sample, NLBSE, Jira, ...),
 except JSON Lines, read here so that the preprocessing job's eval_issues.jsonl (id, url, repo, title, body)
-keeps its URLs. A directory means its eval_issues.jsonl. At most MAX_ISSUES issues with a title and a body are
+keeps its URLs. A directory means its eval_issues.jsonl. A gs:// path (a run on a cluster) is read from a local
+copy. At most MAX_ISSUES issues with a title and a body are
 kept, read once, on first use.
 """
 from __future__ import annotations
@@ -50,9 +51,12 @@ class IssueSource:
         self._lock = threading.Lock()
 
     def _load(self) -> list[dict]:
+        from data import files
         path = self.path
-        if os.path.isdir(path):
+        if files.isdir(path):
             path = os.path.join(path, EVAL_ISSUES)
+        if files.is_remote(path):  # gs://, as a run on a cluster configures the page: read from a local copy
+            path = files.local_copy(path, files.scratch_dir("ghsumm-issues-"))
         rows = _read_jsonl(path) if path.endswith((".jsonl", ".jsonl.gz", ".ndjson")) else _read_any(path)
         issues = []
         for row in rows:
