@@ -469,7 +469,8 @@ def test_python_m_webapp_serves_the_page(webapp_config):
         assert "Generate Title" in requests.get("http://127.0.0.1:%d/" % port, timeout=5).text
     finally:
         proc.terminate()
-        proc.wait(10)
+        code = proc.wait(10)
+    assert code == 0, "SIGTERM should exit cleanly (atexit removes the scratch dirs), not kill: %s" % code
 
 
 # ------------------------------------------------------------------------------------------- Kubernetes

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
 
 from data import project
 from webapp import create_app
@@ -16,6 +18,9 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, default=8080)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=project.LOG_FORMAT)
+    # SIGTERM (how `make stop` and the local deploy stop it) exits as Ctrl-C does, so that what the process keeps
+    # for its life (files.scratch_dir: a gs:// issue file's local copy) is removed; by default it would die at once
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     create_app({"warm": True}).run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
 
