@@ -23,7 +23,9 @@ title (data/pseudo_titles.py), what the shipped copy model (transformer_ghsumm_c
 learn; eval_issues.jsonl keeps the real titles, which evaluation scores against. Default: the titles.
 
 Every option not listed by --help is passed to Beam unchanged (--runner, --direct_num_workers, Dataflow, Flink
-and Spark options, ...). --workers N is a shortcut for the DirectRunner's multi-process mode.
+and Spark options, ...); without --runner the job runs on Beam's local FnApiRunner (the DirectRunner's batch
+engine, named so that Beam does not try to download its Prism runner first). --workers N is a shortcut for its
+multi-process mode.
 """
 from __future__ import annotations
 
@@ -302,6 +304,13 @@ def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str])
                                              num_shards=1, shard_name_template=""))
 
 
+# The runner when none is given: the in-memory runner Beam's DirectRunner runs batch jobs on. The DirectRunner
+# itself (Beam 2.77) first tries the Prism runner, downloading its binary from GitHub on every run where GitHub
+# can be reached, so the same command ran on another runner depending on the network, and it left an empty
+# /tmp/beam-temp* dir each run.
+LOCAL_RUNNER = "FnApiRunner"
+
+
 def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m data.preprocess", description=__doc__.split("\n")[0],
                                      epilog="Other options go to Beam unchanged (e.g. --runner DataflowRunner).")
@@ -323,7 +332,7 @@ def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, li
     parser.add_argument("--title_target", choices=TITLE_TARGETS, default="title",
                         help="train targets: the titles, or the body span that best matches each (extract)")
     parser.add_argument("--workers", type=int, default=0,
-                        help="DirectRunner worker processes (0: Beam's default, in-process)")
+                        help="local runner worker processes (0: Beam's default, in-process)")
     args, beam_args = parser.parse_known_args(argv)
     if args.since:
         try:
@@ -334,6 +343,8 @@ def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, li
         parser.error("--eval_percent must be in [0, 100)")
     if args.workers:
         beam_args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
+    if not any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
+        beam_args = [f"--runner={LOCAL_RUNNER}"] + beam_args
     return args, beam_args
 
 
@@ -407,7 +418,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run as data.preprocess, not __main__: the DirectRunner's worker processes (--workers) unpickle Example and
+    # Run as data.preprocess, not __main__: the local runner's worker processes (--workers) unpickle Example and
     # the DoFns by their module's name, which __main__ is not in a worker.
     from data.preprocess import main as _main
     sys.exit(_main())

@@ -87,7 +87,7 @@ def check_ok(proc):
 
 @pytest.fixture(scope="session")
 def preprocessed_sample(tmp_path_factory) -> Path:
-    """The preprocessing job's real output (Beam, DirectRunner) on the first 300 issues of the bundled sample,
+    """The preprocessing job's real output (Beam, its local runner) on the first 300 issues of the bundled sample,
     with 2 train shards: a T2T data dir for problem github_issue_summarization."""
     from data import preprocess
     root = tmp_path_factory.mktemp("preprocessed_sample")

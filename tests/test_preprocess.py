@@ -1,4 +1,4 @@
-"""data/preprocess.py: the Beam job on the real DirectRunner, on slices of the bundled sample with bad rows and a
+"""data/preprocess.py: the Beam job on Beam's real local runner, on slices of the bundled sample with bad rows and a
 duplicate mixed in. Three runs, each shared by the tests that look at its output:
 
   first run     300 sample rows (Kaggle CSV, with injected bad rows and a duplicate) + 20 more as GitHub REST
@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 
 import pytest
 
@@ -445,7 +446,16 @@ def test_runner_options_go_to_beam_unchanged(tmp_path):
     args, beam_args = preprocess.parse_args(["--input", "x.csv", "--output_dir", str(tmp_path)] + beam_flags)
     assert beam_args == beam_flags and args.input == ["x.csv"]
     _, beam_args = preprocess.parse_args(["--input", "x.csv", "--output_dir", str(tmp_path), "--workers", "2"])
-    assert beam_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    assert beam_args == ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def test_a_run_without_runner_leaves_nothing_in_the_temp_dir(tmp_path, monkeypatch, inputs):
+    # Beam's DirectRunner tried its Prism runner first (a download from GitHub) and left /tmp/beam-temp* each run
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    run_job("--input", inputs["kaggle"], "--output_dir", tmp_path / "out")
+    assert list(temp.iterdir()) == []
 
 
 # ---------------------------------------------------------------- --title_target extract (the copy model's targets)

@@ -1,7 +1,7 @@
 """data/preprocess.py on Beam's portable path, the one Dataflow, Flink and Spark take (the pipeline translated to its
 protobuf form, DoFns and coders pickled and run by an SDK worker), here through an in-process job service:
 `--runner PortableRunner --job_endpoint embed --environment_type LOOPBACK`. The whole bundled sample goes through
-the job twice, with the DirectRunner and with the portable runner, and every output must be the same: the
+the job twice, with the local runner and with the portable runner, and every output must be the same: the
 examples of each split (as multisets: records are not ordered, and which shard a record lands in is the
 runner's choice), eval_issues.jsonl and dead_letter.jsonl (as multisets of lines), the vocabulary (byte for
 byte) and the statistics (all but the output dir and the run time)."""
