@@ -25,7 +25,10 @@ def trained(preprocessed_sample, tmp_path_factory):
     """A training run killed (SIGKILL) once it has checkpointed, then resumed to 10 steps past its newest
     checkpoint (asking for a GPU this machine does not have, and for bfloat16 matmuls). Returns (model_dir, step at the kill, output of the resumed run)."""
     model = tmp_path_factory.mktemp("trainer") / "model"
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    # its temporary files (TF's autograph modules, removed at a normal exit) go to the test's dir, not /tmp
+    temp = model.parent / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TMPDIR=str(temp))
     log = open(model.parent / "killed.log", "w")
     proc = subprocess.Popen([T2T_PYTHON, "-m", "trainer", "train", "--data_dir", str(preprocessed_sample),
                              "--model_dir", str(model), "--train_steps", "100000", "--save_checkpoints_steps", "5",
