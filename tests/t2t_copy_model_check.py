@@ -17,7 +17,11 @@ data dir's vocabulary and prints JSON facts about it:
                   repeated word of 4 letters or more and no tag first (the data dir's vocabulary): the ids it
                   wrote (no EOS, no trigram twice), and whether each title's first subword opens a tag;
   capped_outputs  fast beam decoding with a maximum length of 3 and a minimum of 100 (decode_length 6): the ids it
-                  wrote (3 subwords, no end: the minimum bans it).
+                  wrote (3 subwords, no end: the minimum bans it);
+  token_ends      token_ends of the vocabulary <pad> <EOS> group_ add_ a_ auto value_ ,_ (and one id beyond it);
+  consensus       consensus_choice with that vocabulary for three bodies' beams and samples (below);
+  mbr             beam decoding (beam 3) with 4 sampled titles: its titles and scores for the three bodies, for
+                  the second body alone, and the three beams' titles and scores without it.
 
     python tests/t2t_copy_model_check.py DATA_DIR
 """
@@ -34,16 +38,35 @@ from tensor2tensor.utils import registry, trainer_lib  # noqa: E402
 HPARAMS_SET = "transformer_ghsumm_copy"
 
 
-def beam_decode(hp, inputs):
-    """The ids fast beam decoding (beam 2, decode_length 6) writes for inputs, with new random weights."""
+def beam_decode(hp, inputs, beam_size=2, top_beams=1, everything=False):
+    """The ids fast beam decoding (decode_length 6) writes for inputs, with new random weights (the same ones in
+    every call: the same seed); everything: the scores too."""
     with tf.Graph().as_default():
         tf.set_random_seed(1)
         features = {"inputs": tf.constant(inputs), "target_space_id": tf.constant(0, tf.int32)}
         model = registry.model(project_hparams.model_name(hp))(hp, tf.estimator.ModeKeys.PREDICT)
-        decoded = model.infer(dict(features), decode_length=6, beam_size=2)
+        decoded = model.infer(dict(features), decode_length=6, beam_size=beam_size, top_beams=top_beams)
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
-            return session.run(decoded)["outputs"]
+            out = session.run(decoded)
+            return {k: out[k].tolist() for k in ("outputs", "scores")} if everything else out["outputs"]
+
+
+def consensus(session):
+    """consensus_choice on hand-written titles (ids of the vocabulary <pad> <EOS> group_ add_ a_ auto value_ ,_):
+    body 0: beam 1 ("add group") agrees with both samples, beam 0 ("a value") with neither; body 1: the beams agree
+    equally (a tie: beam 0); body 2: "auto value_" is one word, not "value_", and neither the comma nor what
+    follows EOS counts, so beam 0 ("value") has no word of the samples' ("autovalue") and beam 1 has it (counted
+    by subwords, "value_" would tie them)."""
+    ends, words = (tf.constant(mask) for mask in copy_model.token_ends(
+        ["<pad>", "<EOS>", "group_", "add_", "a_", "auto", "value_", ",_"], 9))
+    beams = tf.constant([[[4, 6, 1, 0], [3, 2, 1, 0]],
+                         [[3, 1, 0, 0], [2, 1, 0, 0]],
+                         [[6, 1, 0, 0], [5, 6, 1, 0]]])
+    samples = tf.constant([[[3, 2, 1], [2, 4, 1]],
+                           [[3, 2, 1], [3, 2, 1]],
+                           [[5, 6, 1], [7, 1, 6]]])
+    return session.run(copy_model.consensus_choice(beams, samples, ends, words)).tolist()
 
 
 def main(data_dir: str) -> None:
@@ -88,9 +111,18 @@ def main(data_dir: str) -> None:
         openers = tf.constant(out["tag_openers"])
         no_tag = [copy_model.no_tag_first(tf.zeros([2, 1, 1, 7]), tf.constant(position), openers)[:, 0, 0]
                   for position in (0, 1)]
+        out["token_ends"] = copy_model.token_ends(["<pad>", "<EOS>", "group_", "add_", "a_", "auto", "value_", ",_"],
+                                                  9)
         with tf.Session() as session:
             out["no_end"], out["no_repeat"], out["no_word"], out["no_tag"] = session.run(
                 [no_end, no_repeat[0, 0, 0], no_word[:, 0, 0], no_tag])
+            out["consensus"] = consensus(session)
+    hp_mbr = trainer_lib.create_hparams(HPARAMS_SET, "hidden_size=32,filter_size=64,num_heads=2",
+                                        data_dir=data_dir, problem_name=problem.PROBLEM_NAME)
+    hp_mbr.add_hparam(copy_model.MBR_SAMPLES_HPARAM, 4)
+    out["mbr"] = {"batch": beam_decode(hp_mbr, inputs, beam_size=3, everything=True),
+                  "alone": beam_decode(hp_mbr, inputs[1:2], beam_size=3, everything=True),
+                  "beams": beam_decode(hp_mbr, inputs, beam_size=3, top_beams=3, everything=True)}
     hp.add_hparam(copy_model.MIN_LENGTH_HPARAM, 100)
     hp.add_hparam(copy_model.NO_REPEAT_HPARAM, 3)
     hp.add_hparam(copy_model.NO_REPEAT_WORD_HPARAM, 4)
@@ -109,7 +141,8 @@ def main(data_dir: str) -> None:
                       "no_tag_first": [[i for i, p in enumerate(row) if p < -1e8] for rows in out["no_tag"]
                                        for row in rows[:1]],
                       "long_first_opens_tag": out["long_first"],
-                      "long_outputs": out["long"].tolist(), "capped_outputs": out["capped"].tolist()}))
+                      "long_outputs": out["long"].tolist(), "capped_outputs": out["capped"].tolist(),
+                      "token_ends": out["token_ends"], "consensus": out["consensus"], "mbr": out["mbr"]}))
 
 
 if __name__ == "__main__":

@@ -225,11 +225,17 @@ def test_a_missing_checkpoint_is_a_clear_error(preprocessed_sample, tmp_path):
 
 # ---------------------------------------------------------------- the copy mechanism (trainer/copy_model.py)
 
-def test_the_copy_model_is_a_distribution_and_fast_decoding_agrees_with_the_training_graph(preprocessed_sample):
+@pytest.fixture(scope="module")
+def copy_model_facts(preprocessed_sample):
+    """What tests/t2t_copy_model_check.py finds about transformer_copy (random weights; one run for the module)."""
+    out = check_ok(run_t2t([REPO / "tests" / "t2t_copy_model_check.py", preprocessed_sample])).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_the_copy_model_is_a_distribution_and_fast_decoding_agrees_with_the_training_graph(copy_model_facts):
     """tests/t2t_copy_model_check.py builds transformer_copy (random weights) and compares, for the title that fast
     cached greedy decoding writes, its score with the log-probability the teacher-forced training graph gives it."""
-    out = check_ok(run_t2t([REPO / "tests" / "t2t_copy_model_check.py", preprocessed_sample])).stdout
-    facts = json.loads(out.strip().splitlines()[-1])
+    facts = copy_model_facts
     assert abs(facts["prob_sums"][0] - 1) < 1e-4 and abs(facts["prob_sums"][1] - 1) < 1e-4
     assert facts["fast_scores"] == pytest.approx(facts["forced_scores"], abs=1e-3)
     assert facts["copy_only_outside_body"] < 1e-4  # a shut gate only copies the body's subwords
@@ -253,6 +259,26 @@ def test_the_copy_model_is_a_distribution_and_fast_decoding_agrees_with_the_trai
     # a maximum length of 3: beam search stops there (a minimum of 100 keeps the titles from ending before)
     capped = facts["capped_outputs"]
     assert all(len([i for i in ids if i != 0]) == 3 and 1 not in ids for ids in capped), capped
+
+
+def test_minimum_bayes_risk_returns_the_beam_title_that_agrees_most_with_sampled_ones(copy_model_facts):
+    """ghsumm_decode_mbr_samples: words are whole tokens (a word of two subwords is one word, punctuation and what
+    follows EOS are none); the beam title sharing most words with the samples wins, the top beam on a tie; the
+    outputs keep their shapes, each title is one of the beam's with its score, and a body gets the same title
+    alone as in a batch (its samples depend on the body alone)."""
+    facts = copy_model_facts
+    assert facts["token_ends"] == [[False, False, True, True, True, False, True, True, False],
+                                   [False, False, True, True, True, True, True, False, False]]
+    assert facts["consensus"] == [1, 0, 1]
+    batch, alone, beams = (facts["mbr"][k] for k in ("batch", "alone", "beams"))
+    assert len(batch["outputs"]) == 3 and len(batch["scores"]) == 3 and not isinstance(batch["scores"][0], list)
+    for title, score, candidates, candidate_scores in zip(batch["outputs"], batch["scores"], beams["outputs"],
+                                                          beams["scores"]):
+        position = [c[:len(title)] for c in candidates].index(title)
+        assert score == pytest.approx(candidate_scores[position])
+    def title(ids):
+        return ids[:ids.index(1) + 1] if 1 in ids else ids
+    assert title(alone["outputs"][0]) == title(batch["outputs"][1])
 
 
 COPY_TINY = ["--hparams_set", "transformer_ghsumm_copy",

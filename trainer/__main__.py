@@ -75,6 +75,9 @@ def parse_args(argv):
     p.add_argument("--no_tag_start", type=int, choices=(0, 1), default=None,
                    help="1: a title does not begin with a bracketed tag such as [devtools bug] (copy model; default: "
                         "the hparams set's)")
+    p.add_argument("--mbr_samples", type=int, default=None,
+                   help="N: of the beam's titles, the one that agrees most with N sampled titles (minimum Bayes "
+                        "risk; copy model; default: the hparams set's, 0: the top beam)")
     return parser.parse_args(argv)
 
 

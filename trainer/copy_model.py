@@ -16,7 +16,7 @@ trainer/hparams.py); `trainer.hparams.model_name(hparams)` says which model a se
 transformer_copy/ (the plain model's under transformer/); trainer/checkpoint.py converts a plain Transformer
 checkpoint into this model's (`as_copy_model`).
 
-Five decoding rules, set by hyper-parameters and baked into an export (the decoding cache keeps the ids written
+Six decoding rules, set by hyper-parameters and baked into an export (the decoding cache keeps the ids written
 so far): a minimum title length (`ghsumm_decode_min_length`, in subwords; 0: none): while a title is shorter,
 the end of title gets no probability, so beam search, which favours short outputs, cannot stop after two or three
 words (a short body asks for at most half its subwords); and no repeated trigram (`ghsumm_decode_no_repeat_ngram`
@@ -30,7 +30,13 @@ then preferred long copied titles: dev ROUGE-L 23.03 -> 21.13; and no repeated w
 = 4): a whole word of 4 letters or more, written once, gets no probability where the next word begins ("add a group
 for a group", which the minimum length invited); and no bracketed tag first (`ghsumm_decode_no_tag_start` = 1): a
 title does not begin with a subword that opens "[" (nlbse24's React issues taught "[devtools bug]", which the
-model put before 1.3% of the dev sets' titles, none of them React's). Runs in the t2t environment.
+model put before 1.3% of the dev sets' titles, none of them React's); and minimum Bayes risk
+(`ghsumm_decode_mbr_samples` = N; `infer`): beam search's titles are the candidates, N titles sampled from the model
+(greedy decoding of log p / MBR_TEMPERATURE plus Gumbel noise, the rules above included) stand for what the model
+believes a title says, and the candidate that shares most words with them is returned (consensus_choice), not the
+most probable one, which is often a generic or a copied phrase. The noise is a hash of the body, the sample's number,
+the position and the subword (sampled_gumbel), so a body gets the same title in any batch and on any server, and an
+evaluation run twice scores the same. Runs in the t2t environment.
 """
 from trainer import compat
 
@@ -52,9 +58,13 @@ NO_REPEAT_HPARAM = "ghsumm_decode_no_repeat_ngram"  # 3: no subword trigram writ
 MAX_LENGTH_HPARAM = "ghsumm_decode_max_length"  # subwords a decoded title has at most (0 or unset: no maximum)
 NO_REPEAT_WORD_HPARAM = "ghsumm_decode_no_repeat_word"  # N: no word of N letters or more written twice (0: allowed)
 NO_TAG_START_HPARAM = "ghsumm_decode_no_tag_start"  # 1: a title does not begin with "[" (0 or unset: it may)
+MBR_SAMPLES_HPARAM = "ghsumm_decode_mbr_samples"  # N: the beam's titles judged against N sampled ones (0: top beam)
+MBR_TEMPERATURE = 0.8  # the sampled titles' temperature (data/warm_start/README.md: 0.6 / 0.8 / 1.0 measured)
+MAX_MBR_SAMPLES = 64  # sampled_gumbel tells a body's samples apart by 6 bits
 # the decoding rules by the name exports and their model cards give them (trainer.hparams.decode_rules)
 DECODE_RULES = dict(zip(contract.DECODE_RULES, (MIN_LENGTH_HPARAM, NO_REPEAT_HPARAM, MAX_LENGTH_HPARAM,
-                                                NO_REPEAT_WORD_HPARAM, NO_TAG_START_HPARAM)))
+                                                NO_REPEAT_WORD_HPARAM, NO_TAG_START_HPARAM,
+                                                MBR_SAMPLES_HPARAM)))
 _WRITTEN = "title_ids"  # in the decoding cache: the ids written so far, per beam
 _EPSILON = 1e-9  # keeps log p finite where both the vocabulary and the copy give a word (almost) nothing
 
@@ -110,6 +120,8 @@ class TransformerCopy(transformer.Transformer):
         self._copy_inputs = None     # (attention, body ids) of the newest decode() call, read by _copy_top
         self._last_ids = None        # the target ids the newest targets bottom embedded
         self._written = None         # fast decoding: the ids written so far [rows, positions] (start id first)
+        self._vocab_size = None      # the targets' vocabulary size, as the targets' top gets it
+        self._sampling = 0           # while the titles minimum Bayes risk judges by are sampled: how many per body
         self._init_cache_fn = self._init_cache_with_body_ids
 
     def set_mode(self, mode):
@@ -122,6 +134,30 @@ class TransformerCopy(transformer.Transformer):
     def model_fn(self, features):
         self._body_ids, self._written = _body_ids(features["inputs"]), None
         return super().model_fn(features)
+
+    def infer(self, features=None, decode_length=50, beam_size=1, top_beams=1, alpha=0.0, use_tpu=False):
+        """T2T's decoding; with ghsumm_decode_mbr_samples = N and a beam search that returns one title, minimum
+        Bayes risk: the beam's titles are judged against N titles sampled from the model (at MBR_TEMPERATURE,
+        the same for the same body: sampled_gumbel), and the one that shares most words with them is returned,
+        with its beam score (consensus_choice). "outputs" and "scores" keep their shapes."""
+        samples = int(self._hparams.get(MBR_SAMPLES_HPARAM) or 0)
+        if samples < 1 or beam_size < 2 or top_beams != 1:
+            return super().infer(features, decode_length, beam_size, top_beams, alpha, use_tpu)
+        if samples > MAX_MBR_SAMPLES:
+            raise ValueError("%s is %d: at most %d" % (MBR_SAMPLES_HPARAM, samples, MAX_MBR_SAMPLES))
+        beams = super().infer(features, decode_length, beam_size, beam_size, alpha, use_tpu)
+        tiled = dict(features, inputs=tf.repeat(features["inputs"], samples, axis=0))
+        self._sampling = samples
+        try:
+            with tf.variable_scope(tf.get_variable_scope(), reuse=True):
+                sampled = super().infer(tiled, decode_length, 1, 1, alpha, use_tpu)["outputs"]
+        finally:
+            self._sampling = 0
+        sampled = tf.reshape(sampled, [-1, samples, common_layers.shape_list(sampled)[-1]])
+        ends_token, is_word = token_ends(self._subtokens(MBR_SAMPLES_HPARAM), self._vocab_size)
+        choice = consensus_choice(beams["outputs"], sampled, tf.constant(ends_token), tf.constant(is_word))
+        return {"outputs": tf.gather(beams["outputs"], choice, batch_dims=1),
+                "scores": tf.gather(beams["scores"], choice, batch_dims=1)}
 
     def _fast_decode(self, features, decode_length, *args, **kwargs):
         self._body_ids, self._written = _body_ids(features["inputs"]), None
@@ -165,6 +201,7 @@ class TransformerCopy(transformer.Transformer):
     def _copy_top(self, body_output, targets, model_hparams, vocab_size):
         """The targets' top: the symbol modality's logits mixed with the copy distribution; in fast decoding,
         the decoding rules of the hyper-parameters (a minimum length, no repeated n-gram)."""
+        self._vocab_size = vocab_size
         logits = modalities.symbol_top(body_output, targets, model_hparams, vocab_size)
         attention, ids = self._copy_inputs
         gate_logit = tf.layers.dense(body_output, 1, name=GATE_SCOPE)
@@ -187,6 +224,9 @@ class TransformerCopy(transformer.Transformer):
         if int(self._hparams.get(NO_TAG_START_HPARAM) or 0):
             log_p = no_tag_first(log_p, position, tf.constant(tag_openers(self._subtokens(NO_TAG_START_HPARAM),
                                                                           vocab_size)))
+        if self._sampling:
+            # greedy decoding picks argmax(log p / T + Gumbel noise): a title sampled from the model
+            log_p = log_p / MBR_TEMPERATURE + sampled_gumbel(ids, position, self._sampling, vocab_size)
         return log_p
 
     def _subtokens(self, rule: str) -> list[str]:
@@ -253,3 +293,77 @@ def no_tag_first(log_p, position, opens_tag):
     first = tf.cast(tf.equal(position, 0), log_p.dtype)
     banned = tf.reshape(tf.cast(opens_tag, log_p.dtype), [1] * (len(log_p.shape) - 1) + [-1])
     return log_p + first * banned * -1e9
+
+
+def _mix32(x):
+    """A 32-bit integer hash (xor-shift-multiply rounds) of int64 x in [0, 2**32), elementwise; the products stay
+    below 2**63."""
+    mask = 0xFFFFFFFF
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+    x = tf.bitwise.bitwise_and(x * 0x7FEB352D, mask)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 15))
+    x = tf.bitwise.bitwise_and(x * 0x68E31DA5, mask)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
+def sampled_gumbel(body_ids, position, samples: int, vocab_size: int):
+    """Gumbel noise [rows, 1, 1, 1, vocab] for sampling by argmax, a function of the row's body (its ids, padding
+    aside), of which of the body's `samples` rows it is (rows repeat each body `samples` times), of the position and
+    of the subword: the same body gets the same sampled titles in any batch, on any server."""
+    ids = tf.cast(body_ids, tf.int64)
+    body = tf.reduce_sum(ids * tf.range(1, tf.shape(ids, out_type=tf.int64)[1] + 1)[None, :], axis=1)
+    row = tf.range(tf.shape(ids, out_type=tf.int64)[0]) % samples
+    key = _mix32(tf.bitwise.bitwise_and(body * MAX_MBR_SAMPLES + row, 0xFFFFFFFF))             # [rows]
+    cell = tf.cast(position, tf.int64) * 65536 + tf.range(vocab_size, dtype=tf.int64)        # [vocab]
+    bits = _mix32(tf.bitwise.bitwise_xor(key[:, None], cell[None, :]))                      # [rows, vocab]
+    uniform = (tf.cast(bits, tf.float32) + 0.5) / 4294967296.0
+    return tf.reshape(-tf.log(-tf.log(uniform)), [-1, 1, 1, 1, vocab_size])
+
+
+def token_ends(subtokens: list[str], vocab_size: int) -> tuple[list[bool], list[bool]]:
+    """Per id of a T2T subword vocabulary (vocab_size ids): whether the subword ends a token (a trailing "_"), and
+    whether its token is a word (letters or digits, not punctuation or space; the reserved ids are neither)."""
+    ends = [i > 1 and t.endswith("_") for i, t in enumerate(subtokens)]
+    word = [i > 1 and t[:1].isalnum() for i, t in enumerate(subtokens)]
+    padding = [False] * (vocab_size - len(subtokens))
+    return ends + padding, word + padding
+
+
+def title_words(ids, ends_token, is_word):
+    """(word hashes, is a word) [rows, positions] of titles' subword ids [rows, positions]: at the subword that
+    ends each word token, a hash of the token's subwords; nothing after the first EOS."""
+    ids = tf.cast(ids, tf.int64)
+    ended = tf.cumsum(tf.cast(tf.equal(ids, EOS_ID), tf.int64), axis=1, exclusive=True) > 0
+    ends = tf.logical_and(tf.gather(ends_token, ids), tf.logical_not(ended))
+
+    def step(previous, current):
+        hashed, previous_ended = previous
+        token, token_ends_here = current
+        hashed = tf.where(previous_ended, tf.zeros_like(hashed), hashed)
+        return (hashed * 8209 + token + 1) % 2147483647, token_ends_here
+
+    hashes, _ = tf.scan(step, (tf.transpose(ids), tf.transpose(ends)),
+                        initializer=(tf.zeros_like(ids[:, 0]), tf.ones_like(ends[:, 0])))
+    return tf.transpose(hashes), tf.logical_and(ends, tf.gather(is_word, ids))
+
+
+def consensus_choice(beams, samples, ends_token, is_word):
+    """Minimum Bayes risk: per body, the index of the beam title [batch, beams, positions] whose words agree most
+    with the sampled titles [batch, samples, positions] (the sum of the word-unigram F1 with each, as ROUGE-1
+    without stemming); the first (the best-scored beam) on a tie."""
+    batch, n_beams, beam_length = common_layers.shape_list(beams)
+    n_samples, sample_length = common_layers.shape_list(samples)[1:]
+    words_b, valid_b = title_words(tf.reshape(beams, [-1, beam_length]), ends_token, is_word)
+    words_s, valid_s = title_words(tf.reshape(samples, [-1, sample_length]), ends_token, is_word)
+    words_b, valid_b = (tf.reshape(t, [batch, n_beams, 1, beam_length]) for t in (words_b, valid_b))
+    words_s, valid_s = (tf.reshape(t, [batch, 1, n_samples, sample_length]) for t in (words_s, valid_s))
+    fb, fs = tf.cast(valid_b, tf.float32), tf.cast(valid_s, tf.float32)
+    # per beam word: how often the beam title has it, and how often the sample does
+    own = tf.reduce_sum(tf.cast(tf.equal(words_b[..., :, None], words_b[..., None, :]), tf.float32)
+                        * fb[..., None, :], axis=-1)                                   # [batch, beams, 1, L]
+    other = tf.reduce_sum(tf.cast(tf.equal(words_b[..., :, None], words_s[..., None, :]), tf.float32)
+                          * fs[..., None, :], axis=-1)                                 # [batch, beams, samples, L]
+    overlap = tf.reduce_sum(fb * tf.minimum(own, other) / tf.maximum(own, 1.0), axis=-1)
+    total = tf.reduce_sum(fb, axis=-1) + tf.reduce_sum(fs, axis=-1)                    # [batch, beams, samples]
+    f1 = 2.0 * overlap / tf.maximum(total, 1.0)
+    return tf.argmax(tf.reduce_sum(f1, axis=2), axis=1, output_type=tf.int32)

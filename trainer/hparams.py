@@ -50,7 +50,8 @@ def decode_rules(hparams, **given) -> dict:
     """The copy model's decoding rules (trainer/copy_model.py, DECODE_RULES): min_length, the fewest subwords a
     title has; no_repeat_ngram, whether a subword trigram may be written twice (3: not); max_length, the most
     subwords a title has; no_repeat_word, the fewest letters of a word that may not be written twice;
-    no_tag_start, whether a title may not begin with a bracketed tag (1: it may not). A value
+    no_tag_start, whether a title may not begin with a bracketed tag (1: it may not); mbr_samples, how many
+    sampled titles the beam's titles are judged against (minimum Bayes risk; 0: the top beam). A value
     given (not None) is set in hparams; otherwise the set's (0: no rule). Returns all of them."""
     unknown = set(given) - set(copy_model.DECODE_RULES)
     if unknown:
@@ -135,6 +136,9 @@ def transformer_ghsumm_write():
     hparams.add_hparam(copy_model.NO_REPEAT_WORD_HPARAM, 4)
     # and no "[devtools bug]" first (nlbse24's React template, before 1.3% of the dev sets' titles, none React's)
     hparams.add_hparam(copy_model.NO_TAG_START_HPARAM, 1)
+    # and of the beam's 4 titles, the one that shares most words with 8 titles sampled from the model (minimum Bayes
+    # risk): step 14000 on both dev sets, ROUGE-L 23.29 -> 24.50 (+1.21 +- 0.35, paired), dev2 21.90 -> 23.07
+    hparams.add_hparam(copy_model.MBR_SAMPLES_HPARAM, 8)
     return hparams
 
 
