@@ -38,9 +38,9 @@ from tensor2tensor.utils import registry, trainer_lib  # noqa: E402
 HPARAMS_SET = "transformer_ghsumm_copy"
 
 
-def beam_decode(hp, inputs, beam_size=2, top_beams=1, everything=False):
-    """The ids fast beam decoding (decode_length 6) writes for inputs, with new random weights (the same ones in
-    every call: the same seed); everything: the scores too."""
+def beam_decode(hp, inputs, beam_size=2, top_beams=1):
+    """The ids fast beam decoding (decode_length 6) writes for inputs and their scores ("outputs", "scores"), with
+    new random weights (the same ones in every call: the same seed)."""
     with tf.Graph().as_default():
         tf.set_random_seed(1)
         features = {"inputs": tf.constant(inputs), "target_space_id": tf.constant(0, tf.int32)}
@@ -49,7 +49,7 @@ def beam_decode(hp, inputs, beam_size=2, top_beams=1, everything=False):
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
             out = session.run(decoded)
-            return {k: out[k].tolist() for k in ("outputs", "scores")} if everything else out["outputs"]
+            return {k: out[k].tolist() for k in ("outputs", "scores")}
 
 
 def consensus(session):
@@ -120,18 +120,18 @@ def main(data_dir: str) -> None:
     hp_mbr = trainer_lib.create_hparams(HPARAMS_SET, "hidden_size=32,filter_size=64,num_heads=2",
                                         data_dir=data_dir, problem_name=problem.PROBLEM_NAME)
     hp_mbr.add_hparam(copy_model.MBR_SAMPLES_HPARAM, 4)
-    out["mbr"] = {"batch": beam_decode(hp_mbr, inputs, beam_size=3, everything=True),
-                  "alone": beam_decode(hp_mbr, inputs[1:2], beam_size=3, everything=True),
-                  "beams": beam_decode(hp_mbr, inputs, beam_size=3, top_beams=3, everything=True)}
+    out["mbr"] = {"batch": beam_decode(hp_mbr, inputs, beam_size=3),
+                  "alone": beam_decode(hp_mbr, inputs[1:2], beam_size=3),
+                  "beams": beam_decode(hp_mbr, inputs, beam_size=3, top_beams=3)}
     hp.add_hparam(copy_model.MIN_LENGTH_HPARAM, 100)
     hp.add_hparam(copy_model.NO_REPEAT_HPARAM, 3)
     hp.add_hparam(copy_model.NO_REPEAT_WORD_HPARAM, 4)
     hp.add_hparam(copy_model.NO_TAG_START_HPARAM, 1)
-    out["long"] = beam_decode(hp, inputs)
+    out["long"] = beam_decode(hp, inputs)["outputs"]
     subtokens = hp.problem_hparams.vocabulary["targets"].all_subtoken_strings
-    out["long_first"] = [subtokens[ids[0]].startswith("[") for ids in out["long"].tolist()]
+    out["long_first"] = [subtokens[ids[0]].startswith("[") for ids in out["long"]]
     hp.add_hparam(copy_model.MAX_LENGTH_HPARAM, 3)  # with the minimum of 100 above
-    out["capped"] = beam_decode(hp, inputs)
+    out["capped"] = beam_decode(hp, inputs)["outputs"]
     print(json.dumps({"prob_sums": [float(out["sums"].min()), float(out["sums"].max())],
                       "fast_scores": out["fast"].tolist(), "forced_scores": out["forced"].tolist(),
                       "copy_only_outside_body": float(out["outside"].max()),
@@ -141,7 +141,7 @@ def main(data_dir: str) -> None:
                       "no_tag_first": [[i for i, p in enumerate(row) if p < -1e8] for rows in out["no_tag"]
                                        for row in rows[:1]],
                       "long_first_opens_tag": out["long_first"],
-                      "long_outputs": out["long"].tolist(), "capped_outputs": out["capped"].tolist(),
+                      "long_outputs": out["long"], "capped_outputs": out["capped"],
                       "token_ends": out["token_ends"], "consensus": out["consensus"], "mbr": out["mbr"]}))
 
 

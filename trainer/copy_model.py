@@ -263,8 +263,12 @@ def word_ends(subtokens: list[str], min_letters: int, vocab_size: int) -> tuple[
     ends = [i == 0 or t.endswith("_") for i, t in enumerate(subtokens)]
     long = [e and i > 0 and sum(c.isalpha() for c in t[:-1]) >= min_letters for i, (t, e) in
             enumerate(zip(subtokens, ends))]
-    padding = [False] * (vocab_size - len(subtokens))
-    return ends + padding, long + padding
+    return _per_id(ends, vocab_size), _per_id(long, vocab_size)
+
+
+def _per_id(flags: list[bool], vocab_size: int) -> list[bool]:
+    """Flags per subword of a vocabulary, False for the ids beyond its subwords (the model's vocab_size is padded)."""
+    return flags + [False] * (vocab_size - len(flags))
 
 
 def no_repeated_word(log_p, written, ends_word, long_word):
@@ -284,7 +288,7 @@ def no_repeated_word(log_p, written, ends_word, long_word):
 
 def tag_openers(subtokens: list[str], vocab_size: int) -> list[bool]:
     """Per id of a T2T subword vocabulary (vocab_size ids): whether the subword opens a bracketed tag ("[", "[_")."""
-    return [t.startswith("[") for t in subtokens] + [False] * (vocab_size - len(subtokens))
+    return _per_id([t.startswith("[") for t in subtokens], vocab_size)
 
 
 def no_tag_first(log_p, position, opens_tag):
@@ -325,8 +329,7 @@ def token_ends(subtokens: list[str], vocab_size: int) -> tuple[list[bool], list[
     whether its token is a word (letters or digits, not punctuation or space; the reserved ids are neither)."""
     ends = [i > 1 and t.endswith("_") for i, t in enumerate(subtokens)]
     word = [i > 1 and t[:1].isalnum() for i, t in enumerate(subtokens)]
-    padding = [False] * (vocab_size - len(subtokens))
-    return ends + padding, word + padding
+    return _per_id(ends, vocab_size), _per_id(word, vocab_size)
 
 
 def title_words(ids, ends_token, is_word):
