@@ -22,8 +22,10 @@ On the bundled sample (preprocessed here with `python -m data.preprocess`), hpar
 5. the shipped warm start's own hyper-parameter set (its ghsumm_model.json; the bundled sample encoded with its
    vocabulary), trained from scratch for the same steps: non-padding tokens/s of `python -m trainer train` as
    it runs by default (`--bfloat16 auto`: matmuls in bfloat16 on a CPU with AMX or AVX-512 BF16, float32
-   elsewhere), against itself all in float32 (`--bfloat16 off`, what it ran before), and t2t-trainer on the same
-   set (steps/s ratio). GHSUMM_BENCH_SHIPPED=0 skips it.
+   elsewhere), against itself all in float32 (`--bfloat16 off`, what it ran before), t2t-trainer on the same
+   set (steps/s ratio), and t2t-trainer on the set as issue 12 measured it (SET_BEFORE: T2T's loss over the whole
+   vocabulary, a dropout mask per element): the speed-up of training the shipped set, before and after.
+   GHSUMM_BENCH_SHIPPED=0 skips it.
 Training and export run in the t2t environment (.venv/t2t or $GHSUMM_T2T_PYTHON), decoding in this one.
 """
 from __future__ import annotations
@@ -52,6 +54,10 @@ BATCH_REPEATS = 1 if QUICK else 3
 MAX_INPUT_LENGTH = 256  # trainer.evaluate's default
 SHIPPED = os.environ.get("GHSUMM_BENCH_SHIPPED", "1") not in ("", "0")
 BEAM_SIZE, ALPHA, EXTRA_LENGTH = 4, 0.6, 40  # python -m trainer export's defaults
+# the shipped set (transformer_ghsumm_write) as it trained before 2026-12-06: the loss of mix_copy's whole log p,
+# and dropout masks per element (data/warm_start/README.md, "Training speed")
+SET_BEFORE = ("ghsumm_sparse_loss=0,attention_dropout_broadcast_dims=,relu_dropout_broadcast_dims=,"
+              "layer_prepostprocess_dropout_broadcast_dims=")
 
 
 def _env() -> dict:
@@ -181,16 +187,18 @@ def benchmark_shipped_set(work: str) -> tuple[str, dict] | None:
     print("  preprocessing the bundled sample with the warm start's vocabulary", flush=True)
     preprocess.run(["--input", tiny_model.SAMPLE_CSV, "--output_dir", data_dir, "--vocab_file",
                     os.path.join(WARM_START, card["vocab_file"])])
-    dirs = {name: os.path.join(work, "shipped-" + name) for name in ("auto", "f32", "t2t")}
+    dirs = {name: os.path.join(work, "shipped-" + name) for name in ("auto", "f32", "t2t", "before")}
+    t2t_trainer = ["trainer.t2t_cli", "trainer", "--data_dir=" + data_dir, "--problem=" + tiny_model.PROBLEM,
+                   "--model=" + model, "--hparams_set=" + hparams_set, "--train_steps=%d" % TRAIN_STEPS,
+                   "--schedule=train", "--local_eval_frequency=100"]
     ours = ["trainer", "train", "--data_dir", data_dir, "--train_steps", TRAIN_STEPS, "--hparams_set", hparams_set,
             "--random_seed", 1]
     runs = {  # label -> (model dir, command)
         "ours (--bfloat16 auto)": (dirs["auto"], ours + ["--model_dir", dirs["auto"]]),
         "ours, float32 (--bfloat16 off)": (dirs["f32"], ours + ["--model_dir", dirs["f32"], "--bfloat16", "off"]),
-        "t2t-trainer (reference)": (dirs["t2t"], [
-            "trainer.t2t_cli", "trainer", "--data_dir=" + data_dir, "--output_dir=" + dirs["t2t"],
-            "--problem=" + tiny_model.PROBLEM, "--model=" + model, "--hparams_set=" + hparams_set,
-            "--train_steps=%d" % TRAIN_STEPS, "--schedule=train", "--local_eval_frequency=100"]),
+        "t2t-trainer (reference)": (dirs["t2t"], t2t_trainer + ["--output_dir=" + dirs["t2t"]]),
+        "t2t-trainer, the set before": (dirs["before"], t2t_trainer + ["--output_dir=" + dirs["before"],
+                                                                       "--hparams=" + SET_BEFORE]),
     }
     results = {}
     for name, (model_dir, args) in runs.items():
@@ -268,10 +276,12 @@ def main() -> int:
         for label, r in runs.items():
             print("  %-32s %8.2f %10.0f %9.0f" % (label, r["steps_per_s"], r["steps_per_s"] * r["tokens_per_step"],
                                                  r["tokens_per_step"]))
-        auto, f32, ref = (runs[k] for k in ("ours (--bfloat16 auto)", "ours, float32 (--bfloat16 off)",
-                                            "t2t-trainer (reference)"))
+        auto, f32, ref, before = (runs[k] for k in ("ours (--bfloat16 auto)", "ours, float32 (--bfloat16 off)",
+                                                    "t2t-trainer (reference)", "t2t-trainer, the set before"))
         print("  RATIO steps/s ours (--bfloat16 auto) / float32 = %.2f; ours (--bfloat16 auto) / t2t-trainer = %.2f"
               % (auto["steps_per_s"] / f32["steps_per_s"], auto["steps_per_s"] / ref["steps_per_s"]))
+        print("  RATIO steps/s ours (--bfloat16 auto) / t2t-trainer on the set before (T2T's loss of the whole log p,"
+              " a dropout mask per element) = %.2f" % (auto["steps_per_s"] / before["steps_per_s"]))
         print("  (this CPU's bfloat16 matrix flags: %s; tokens/step is the mean of the few batches each run's summaries"
               " sample, so steps/s is what compares)" % (", ".join(project.bfloat16_cpu_flags()) or "none"))
     elif SHIPPED:

@@ -22,6 +22,8 @@ data dir's vocabulary and prints JSON facts about it:
   consensus       consensus_choice with that vocabulary for three bodies' beams and samples (below);
   mbr             beam decoding (beam 3) with 4 sampled titles: its titles and scores for the three bodies, for
                   the second body alone, and the three beams' titles and scores without it.
+  sparse_loss     the training loss of one batch and its gradient's norm with ghsumm_sparse_loss 0 (T2T's loss of
+                  the whole log p) and 1 (copy_log_likelihood), the same weights, no dropout.
 
     python tests/t2t_copy_model_check.py DATA_DIR
 """
@@ -67,6 +69,34 @@ def consensus(session):
                            [[3, 2, 1], [3, 2, 1]],
                            [[5, 6, 1], [7, 1, 6]]])
     return session.run(copy_model.consensus_choice(beams, samples, ends, words)).tolist()
+
+
+def sparse_and_dense_loss(data_dir: str, inputs) -> dict:
+    """sparse_loss of the module doc: a training graph per setting, in the same variables."""
+    rng = np.random.RandomState(1)
+    targets = rng.randint(2, 300, size=(3, 7, 1, 1)).astype(np.int32)
+    targets[0, 4:], targets[1, 0], targets[2, 2] = 0, inputs[1, 3, 0, 0], inputs[2, 5, 0, 0]  # padding; copyable
+    targets[0, 3] = 1  # EOS
+    figures = {}
+    with tf.Graph().as_default():
+        tf.set_random_seed(1)
+        features = {"inputs": tf.constant(inputs), "targets": tf.constant(targets),
+                    "target_space_id": tf.constant(0, tf.int32)}
+        for sparse in (0, 1):
+            hp = trainer_lib.create_hparams(
+                HPARAMS_SET, "hidden_size=32,filter_size=64,num_heads=2,layer_prepostprocess_dropout=0.0,"
+                             "attention_dropout=0.0,relu_dropout=0.0", data_dir=data_dir,
+                problem_name=problem.PROBLEM_NAME)
+            hp.add_hparam(copy_model.SPARSE_LOSS_HPARAM, sparse)
+            with tf.variable_scope(tf.get_variable_scope(), reuse=tf.AUTO_REUSE):
+                model = registry.model(project_hparams.model_name(hp))(hp, tf.estimator.ModeKeys.TRAIN)
+                _, losses = model(dict(features))
+            gradients = tf.gradients(losses["training"], tf.trainable_variables())
+            figures[sparse] = (losses["training"], tf.global_norm([g for g in gradients if g is not None]))
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            out = session.run(figures)
+    return {"dense": [float(v) for v in out[0]], "sparse": [float(v) for v in out[1]]}
 
 
 def main(data_dir: str) -> None:
@@ -132,6 +162,7 @@ def main(data_dir: str) -> None:
     out["long_first"] = [subtokens[ids[0]].startswith("[") for ids in out["long"]]
     hp.add_hparam(copy_model.MAX_LENGTH_HPARAM, 3)  # with the minimum of 100 above
     out["capped"] = beam_decode(hp, inputs)["outputs"]
+    out["sparse_loss"] = sparse_and_dense_loss(data_dir, inputs)
     print(json.dumps({"prob_sums": [float(out["sums"].min()), float(out["sums"].max())],
                       "fast_scores": out["fast"].tolist(), "forced_scores": out["forced"].tolist(),
                       "copy_only_outside_body": float(out["outside"].max()),
@@ -142,7 +173,8 @@ def main(data_dir: str) -> None:
                                        for row in rows[:1]],
                       "long_first_opens_tag": out["long_first"],
                       "long_outputs": out["long"], "capped_outputs": out["capped"],
-                      "token_ends": out["token_ends"], "consensus": out["consensus"], "mbr": out["mbr"]}))
+                      "token_ends": out["token_ends"], "consensus": out["consensus"], "mbr": out["mbr"],
+                      "sparse_loss": out["sparse_loss"]}))
 
 
 if __name__ == "__main__":

@@ -281,6 +281,14 @@ def test_minimum_bayes_risk_returns_the_beam_title_that_agrees_most_with_sampled
     assert title(alone["outputs"][0]) == title(batch["outputs"][1])
 
 
+def test_the_sparse_training_loss_is_the_loss_of_the_whole_distribution(copy_model_facts):
+    """ghsumm_sparse_loss (copy_model.copy_log_likelihood): one batch, the same weights, no dropout: the training loss
+    and its gradient's norm are those of T2T's label-smoothed cross-entropy over mix_copy's log p (with random small
+    weights no subword is so unlikely that mix_copy's floor of 1e-9 differs)."""
+    figures = copy_model_facts["sparse_loss"]
+    assert figures["sparse"] == pytest.approx(figures["dense"], rel=1e-5)
+
+
 COPY_TINY = ["--hparams_set", "transformer_ghsumm_copy",
              "--hparams", "batch_size=512,max_length=64,hidden_size=128,filter_size=512,num_heads=4"]
 

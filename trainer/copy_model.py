@@ -36,13 +36,19 @@ model put before 1.3% of the dev sets' titles, none of them React's); and minimu
 believes a title says, and the candidate that shares most words with them is returned (consensus_choice), not the
 most probable one, which is often a generic or a copied phrase. The noise is a hash of the body, the sample's number,
 the position and the subword (sampled_gumbel), so a body gets the same title in any batch and on any server, and an
-evaluation run twice scores the same. Runs in the t2t environment.
+evaluation run twice scores the same.
+
+Training (`ghsumm_sparse_loss` = 1, the shipped set's): the label-smoothed cross-entropy needs, at each title position,
+only log p of the true subword and the sum of log p over the vocabulary; copy_log_likelihood computes both from the
+logits' logsumexp and a few dot products (smoothed_copy_loss turns them into T2T's loss), without the vocabulary-sized
+mixture that mix_copy builds for decoding. Runs in the t2t environment.
 """
 from trainer import compat
 
 compat.apply()
 
 # pylint: disable=wrong-import-position
+import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 from tensor2tensor.layers import common_layers, modalities  # noqa: E402
 from tensor2tensor.models import transformer  # noqa: E402
@@ -60,6 +66,9 @@ NO_REPEAT_WORD_HPARAM = "ghsumm_decode_no_repeat_word"  # N: no word of N letter
 NO_TAG_START_HPARAM = "ghsumm_decode_no_tag_start"  # 1: a title does not begin with "[" (0 or unset: it may)
 MBR_SAMPLES_HPARAM = "ghsumm_decode_mbr_samples"  # N: the beam's titles judged against N sampled ones (0: top beam)
 MBR_TEMPERATURE = 0.8  # the sampled titles' temperature (data/warm_start/README.md: 0.6 / 0.8 / 1.0 measured)
+# 1: training computes the loss from log p of the true subword and the sum of log p (copy_log_likelihood), not
+# from log p over the whole vocabulary at every position; the same loss (0 or unset: T2T's loss of mix_copy)
+SPARSE_LOSS_HPARAM = "ghsumm_sparse_loss"
 MAX_MBR_SAMPLES = 64  # sampled_gumbel tells a body's samples apart by 6 bits
 # the decoding rules by the name exports and their model cards give them (trainer.hparams.decode_rules)
 DECODE_RULES = dict(zip(contract.DECODE_RULES, (MIN_LENGTH_HPARAM, NO_REPEAT_HPARAM, MAX_LENGTH_HPARAM,
@@ -104,6 +113,69 @@ def mix_copy(logits, gate_logit, attention, input_ids, vocab_size):
     return tf.log(gate * tf.nn.softmax(logits) + (1.0 - gate) * copy + _EPSILON)
 
 
+def softmax_weights(model_hparams, vocab_size: int, hidden_size: int):
+    """The symbol modality's softmax weights [vocab, hidden] (T2T's symbol_top: the embedding when shared)."""
+    shared = model_hparams.shared_embedding_and_softmax_weights
+    with tf.variable_scope("shared" if shared else "softmax", reuse=tf.AUTO_REUSE if shared else None):
+        return modalities.get_weights(model_hparams, vocab_size, hidden_size)
+
+
+def copy_log_likelihood(body_output, weights, gate_logit, attention, input_ids, targets):
+    """What the label-smoothed cross-entropy of mix_copy's log p needs in training, without a [batch, length,
+    vocab] tensor beyond the logits: log p of each true subword and the sum of log p over the vocabulary, stacked
+    [batch, length, 1, 1, 2]. body_output [batch, length, 1, hidden]; weights the softmax weights [vocab, hidden]
+    (softmax_weights); targets [batch, length, 1, 1]; the rest as mix_copy's. With s = softmax(logits) and c the
+    copy distribution (0 for a subword not in the body):
+
+        sum over v of log p_v = sum over v of log(g s_v)
+            + sum over the body's distinct subwords v of [log(g s_v + (1 - g) c_v) - log(g s_v)]
+        sum over v of log(g s_v) = vocab * (log g - logsumexp(logits)) + body_output . (sum of the weights' rows)
+
+    The logits are needed only for their logsumexp, which TF's fused sparse softmax cross-entropy gives with its
+    gradient in one kernel; the logits of the body's and the true subwords are dot products with their rows. Unlike
+    mix_copy, log p has no floor (_EPSILON) outside the body's subwords, so the label smoothing reaches every subword
+    however unlikely (data/warm_start/README.md, "Training speed")."""
+    batch, length, _, hidden = common_layers.shape_list(body_output)
+    vocab_size = common_layers.shape_list(weights)[0]
+    states = tf.reshape(tf.cast(body_output, tf.float32), [batch, length, hidden])
+    ids = tf.reshape(tf.cast(targets, tf.int32), [batch, length])
+    logits = tf.matmul(tf.reshape(states, [-1, hidden]), weights, transpose_b=True)  # [batch * length, vocab]
+    logit_true = tf.reduce_sum(states * tf.gather(weights, ids), axis=-1)  # [batch, length]
+    log_s_true = -tf.reshape(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.reshape(ids, [-1]), logits=logits), [batch, length])  # logit_true - logsumexp
+    log_z = logit_true - log_s_true
+    log_gate = tf.reshape(tf.math.log_sigmoid(tf.cast(gate_logit, tf.float32)), [batch, length])
+    gate = tf.exp(log_gate)[:, :, None]
+    log_g_s_sum = vocab_size * (log_gate - log_z) + tf.einsum("btd,d->bt", states, tf.reduce_sum(weights, axis=0))
+    # the body's subwords: s and c at each body position; a subword found at k positions counts 1/k at each
+    copy_weights = tf.cast(tf.reduce_mean(attention, axis=1), tf.float32)  # [batch, length, body length]
+    body_ids = tf.cast(input_ids, tf.int32)  # [batch, body length]
+    same = tf.cast(tf.equal(body_ids[:, :, None], body_ids[:, None, :]), tf.float32)  # [batch, body, body]
+    share = tf.cast(body_ids > 0, tf.float32) / tf.reduce_sum(same, axis=-1)  # padding gets no attention, no copy
+    copy_at = tf.einsum("btk,bkj->btj", copy_weights, same)  # c of each body position's subword
+    log_g_s_at = (log_gate - log_z)[:, :, None] + tf.einsum("btd,bjd->btj", states, tf.gather(weights, body_ids))
+    body_sum = tf.reduce_sum(share[:, None, :] * (
+        tf.log(tf.exp(log_g_s_at) + (1.0 - gate) * copy_at + _EPSILON) - log_g_s_at), axis=-1)
+    # the true subword
+    copy_true = tf.reduce_sum(copy_weights * tf.cast(tf.equal(body_ids[:, None, :], ids[:, :, None]), tf.float32),
+                              axis=-1)
+    log_p_true = tf.log(gate[:, :, 0] * tf.exp(log_s_true) + (1.0 - gate[:, :, 0]) * copy_true + _EPSILON)
+    parts = tf.stack([log_p_true, log_g_s_sum + body_sum], axis=-1)
+    return tf.reshape(parts, [batch, length, 1, 1, 2])
+
+
+def smoothed_copy_loss(top_out, targets, model_hparams, vocab_size, weights_fn):
+    """T2T's loss of a symbol modality (padded_cross_entropy: label-smoothed cross-entropy less its minimum, summed
+    over the non-padding positions, and their number) from copy_log_likelihood's figures."""
+    confidence = 1.0 - model_hparams.label_smoothing
+    low = (1.0 - confidence) / float(vocab_size - 1)
+    minimum = -(confidence * np.log(confidence) + (vocab_size - 1) * low * np.log(low + 1e-20))
+    log_p_true, log_p_sum = top_out[..., 0], top_out[..., 1]
+    xent = -(confidence * log_p_true + low * (log_p_sum - log_p_true)) - minimum
+    weights = weights_fn(targets)
+    return tf.reduce_sum(xent * weights), tf.reduce_sum(weights)
+
+
 def _body_ids(inputs):
     """The body's subword ids [batch, body length] from T2T's inputs feature [batch, body length, 1(, 1)]."""
     shape = common_layers.shape_list(inputs)
@@ -115,7 +187,8 @@ class TransformerCopy(transformer.Transformer):
     """Transformer + copy mechanism (module docstring)."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        self._sparse_loss = False    # training with copy_log_likelihood and smoothed_copy_loss (set_mode, which
+        super().__init__(*args, **kwargs)  # T2T's __init__ calls)
         self._body_ids = None        # set by model_fn / _fast_decode before anything is decoded
         self._copy_inputs = None     # (attention, body ids) of the newest decode() call, read by _copy_top
         self._last_ids = None        # the target ids the newest targets bottom embedded
@@ -130,6 +203,10 @@ class TransformerCopy(transformer.Transformer):
         super().set_mode(mode)
         self._hparams.top = dict(self._hparams.top, targets=self._copy_top)
         self._hparams.bottom = dict(self._hparams.bottom, targets=self._targets_bottom)
+        # training: the loss from two figures per title position instead of log p over the vocabulary
+        self._sparse_loss = mode == tf.estimator.ModeKeys.TRAIN and bool(self._hparams.get(SPARSE_LOSS_HPARAM))
+        if self._sparse_loss:
+            self._hparams.loss = dict(self._hparams.loss, targets=smoothed_copy_loss)
 
     def model_fn(self, features):
         self._body_ids, self._written = _body_ids(features["inputs"]), None
@@ -202,8 +279,12 @@ class TransformerCopy(transformer.Transformer):
         """The targets' top: the symbol modality's logits mixed with the copy distribution; in fast decoding,
         the decoding rules of the hyper-parameters (a minimum length, no repeated n-gram)."""
         self._vocab_size = vocab_size
-        logits = modalities.symbol_top(body_output, targets, model_hparams, vocab_size)
         attention, ids = self._copy_inputs
+        if self._sparse_loss and self._written is None:
+            weights = softmax_weights(model_hparams, vocab_size, common_layers.shape_list(body_output)[-1])
+            gate_logit = tf.layers.dense(body_output, 1, name=GATE_SCOPE)
+            return copy_log_likelihood(body_output, weights, gate_logit, attention, ids, targets)
+        logits = modalities.symbol_top(body_output, targets, model_hparams, vocab_size)
         gate_logit = tf.layers.dense(body_output, 1, name=GATE_SCOPE)
         log_p = mix_copy(logits, gate_logit, attention, ids, vocab_size)
         if self._written is None:
