@@ -67,7 +67,8 @@ NO_TAG_START_HPARAM = "ghsumm_decode_no_tag_start"  # 1: a title does not begin 
 MBR_SAMPLES_HPARAM = "ghsumm_decode_mbr_samples"  # N: the beam's titles judged against N sampled ones (0: top beam)
 MBR_TEMPERATURE = 0.8  # the sampled titles' temperature (data/warm_start/README.md: 0.6 / 0.8 / 1.0 measured)
 # 1: training computes the loss from log p of the true subword and the sum of log p (copy_log_likelihood), not
-# from log p over the whole vocabulary at every position; the same loss (0 or unset: T2T's loss of mix_copy)
+# from log p over the whole vocabulary at every position: the same loss but for mix_copy's floor of _EPSILON
+# outside the body's subwords (0 or unset: T2T's loss of mix_copy)
 SPARSE_LOSS_HPARAM = "ghsumm_sparse_loss"
 MAX_MBR_SAMPLES = 64  # sampled_gumbel tells a body's samples apart by 6 bits
 # the decoding rules by the name exports and their model cards give them (trainer.hparams.decode_rules)
@@ -134,7 +135,7 @@ def copy_log_likelihood(body_output, weights, gate_logit, attention, input_ids, 
     The logits are needed only for their logsumexp, which TF's fused sparse softmax cross-entropy gives with its
     gradient in one kernel; the logits of the body's and the true subwords are dot products with their rows. Unlike
     mix_copy, log p has no floor (_EPSILON) outside the body's subwords, so the label smoothing reaches every subword
-    however unlikely (data/warm_start/README.md, "Training speed")."""
+    however unlikely (data/warm_start/README.md, "Training speed: a sparse loss and shared dropout masks")."""
     batch, length, _, hidden = common_layers.shape_list(body_output)
     vocab_size = common_layers.shape_list(weights)[0]
     states = tf.reshape(tf.cast(body_output, tf.float32), [batch, length, hidden])

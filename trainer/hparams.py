@@ -139,11 +139,11 @@ def transformer_ghsumm_write():
     # and of the beam's 4 titles, the one that shares most words with 8 titles sampled from the model (minimum Bayes
     # risk): step 14000 on both dev sets, ROUGE-L 23.29 -> 24.50 (+1.21 +- 0.35, paired), dev2 21.90 -> 23.07
     hparams.add_hparam(copy_model.MBR_SAMPLES_HPARAM, 8)
-    # Training speed (data/warm_start/README.md, "Training speed, 2026-12-06"): the loss from log p of the true
-    # subword and the sum of log p (copy_model.copy_log_likelihood), not from the vocabulary-sized mixture, and
-    # dropout masks shared along the length (attention's along batch and heads), as T2T's TPU sets do: a tenth of
-    # the random numbers. 1.2x the steps/s on the issues; fine-tuned 1000 steps from step 14000 beside the set
-    # without them, the same dev ROUGE-L (+0.06 +- 0.38 and +0.09 +- 0.37, paired by issue)
+    # Training speed (data/warm_start/README.md, "Training speed: a sparse loss and shared dropout masks"): the
+    # loss from log p of the true subword and the sum of log p (copy_model.copy_log_likelihood), not from the
+    # vocabulary-sized mixture, and dropout masks shared along the length (attention's along batch and heads), as
+    # T2T's TPU sets do: a tenth of the random numbers. 1.2x the steps/s on the issues; fine-tuned 1000 steps from
+    # step 14000 beside the set without them, the same dev ROUGE-L (+0.06 +- 0.38 and +0.09 +- 0.37, paired by issue)
     hparams.add_hparam(copy_model.SPARSE_LOSS_HPARAM, 1)
     hparams.attention_dropout_broadcast_dims = "0,1"  # batch, heads
     hparams.relu_dropout_broadcast_dims = "1"  # length
@@ -162,4 +162,3 @@ def transformer_ghsumm_write_big():
     hparams.filter_size = 1536
     hparams.num_heads = 6
     return hparams
-
