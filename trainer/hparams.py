@@ -4,8 +4,8 @@
 - transformer_ghsumm_small: 2+2 layers, hidden 256, the body's first 64 subwords, a lower learning rate.
 - transformer_ghsumm_copy: transformer_ghsumm_small with a copy mechanism (trainer/copy_model.py), trained on
   extract targets (an earlier warm start).
-- transformer_ghsumm_write: the copy model on the real titles, the body's first 128 subwords, and its decoding
-  rules: the shipped warm start's set (data/warm_start/).
+- transformer_ghsumm_write: the copy model on the real titles, the body's first 128 subwords, its decoding rules,
+  a sparse training loss and shared dropout masks: the shipped warm start's set (data/warm_start/).
 - transformer_ghsumm_write_big: transformer_ghsumm_write with 3+3 layers of hidden 384 (tried: no better on the dev sets).
 - transformer_prepend, transformer_base: the reference's sets, for GPUs (T2T's own, unchanged).
 Any override passes through as T2T's comma-separated --hparams string, e.g. "batch_size=1024,max_length=128".
