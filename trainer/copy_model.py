@@ -94,6 +94,12 @@ def last_encdec_attention(attention_weights: dict, num_layers: int):
     return attention_weights[keys[0]]
 
 
+def copy_weights_of(attention):
+    """The copy distribution's weight on each body position, [batch, length, body length] in float32: the mean over
+    the heads of the last decoder layer's attention [batch, heads, length, body length]."""
+    return tf.cast(tf.reduce_mean(attention, axis=1), tf.float32)
+
+
 def mix_copy(logits, gate_logit, attention, input_ids, vocab_size):
     """log(g * softmax(logits) + (1 - g) * copy), shaped like logits [batch, length, 1, 1, vocab].
 
@@ -101,7 +107,7 @@ def mix_copy(logits, gate_logit, attention, input_ids, vocab_size):
     length] (int)."""
     # the mixture is computed in float32 whatever the activations' type (bfloat16 activations: the gate and the
     # attention arrive in bfloat16; T2T's logits are float32)
-    weights = tf.cast(tf.reduce_mean(attention, axis=1), tf.float32)  # [batch, length, body length]
+    weights = copy_weights_of(attention)  # [batch, length, body length]
     batch, length, body_length = common_layers.shape_list(weights)
     # scatter-add each body position's weight onto its subword: [batch * length * vocab] segments, without
     # building a [batch, body length, vocab] one-hot (64 times larger at every decoding step)
@@ -146,21 +152,21 @@ def copy_log_likelihood(body_output, weights, gate_logit, attention, input_ids, 
         labels=tf.reshape(ids, [-1]), logits=logits), [batch, length])  # logit_true - logsumexp
     log_z = logit_true - log_s_true
     log_gate = tf.reshape(tf.math.log_sigmoid(tf.cast(gate_logit, tf.float32)), [batch, length])
-    gate = tf.exp(log_gate)[:, :, None]
+    gate = tf.exp(log_gate)
     log_g_s_sum = vocab_size * (log_gate - log_z) + tf.einsum("btd,d->bt", states, tf.reduce_sum(weights, axis=0))
     # the body's subwords: s and c at each body position; a subword found at k positions counts 1/k at each
-    copy_weights = tf.cast(tf.reduce_mean(attention, axis=1), tf.float32)  # [batch, length, body length]
+    copy_weights = copy_weights_of(attention)  # [batch, length, body length]
     body_ids = tf.cast(input_ids, tf.int32)  # [batch, body length]
     same = tf.cast(tf.equal(body_ids[:, :, None], body_ids[:, None, :]), tf.float32)  # [batch, body, body]
     share = tf.cast(body_ids > 0, tf.float32) / tf.reduce_sum(same, axis=-1)  # padding gets no attention, no copy
     copy_at = tf.einsum("btk,bkj->btj", copy_weights, same)  # c of each body position's subword
     log_g_s_at = (log_gate - log_z)[:, :, None] + tf.einsum("btd,bjd->btj", states, tf.gather(weights, body_ids))
     body_sum = tf.reduce_sum(share[:, None, :] * (
-        tf.log(tf.exp(log_g_s_at) + (1.0 - gate) * copy_at + _EPSILON) - log_g_s_at), axis=-1)
+        tf.log(tf.exp(log_g_s_at) + (1.0 - gate[:, :, None]) * copy_at + _EPSILON) - log_g_s_at), axis=-1)
     # the true subword
     copy_true = tf.reduce_sum(copy_weights * tf.cast(tf.equal(body_ids[:, None, :], ids[:, :, None]), tf.float32),
                               axis=-1)
-    log_p_true = tf.log(gate[:, :, 0] * tf.exp(log_s_true) + (1.0 - gate[:, :, 0]) * copy_true + _EPSILON)
+    log_p_true = tf.log(gate * tf.exp(log_s_true) + (1.0 - gate) * copy_true + _EPSILON)
     parts = tf.stack([log_p_true, log_g_s_sum + body_sum], axis=-1)
     return tf.reshape(parts, [batch, length, 1, 1, 2])
 
@@ -281,12 +287,11 @@ class TransformerCopy(transformer.Transformer):
         the decoding rules of the hyper-parameters (a minimum length, no repeated n-gram)."""
         self._vocab_size = vocab_size
         attention, ids = self._copy_inputs
+        gate_logit = tf.layers.dense(body_output, 1, name=GATE_SCOPE)
         if self._sparse_loss and self._written is None:
             weights = softmax_weights(model_hparams, vocab_size, common_layers.shape_list(body_output)[-1])
-            gate_logit = tf.layers.dense(body_output, 1, name=GATE_SCOPE)
             return copy_log_likelihood(body_output, weights, gate_logit, attention, ids, targets)
         logits = modalities.symbol_top(body_output, targets, model_hparams, vocab_size)
-        gate_logit = tf.layers.dense(body_output, 1, name=GATE_SCOPE)
         log_p = mix_copy(logits, gate_logit, attention, ids, vocab_size)
         if self._written is None:
             return log_p
