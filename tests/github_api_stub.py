@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import math
 import re
 import threading
 import time
@@ -236,7 +237,9 @@ class GitHubApiStub:
         with self.lock:
             self.limit, self.window = limit, reset_in
             self.remaining = limit if remaining is None else remaining
-            self.reset_at = int(time.time() + reset_in)
+            # rounded up, as GitHub's X-RateLimit-Reset (epoch seconds) is: rounded down, a 1-second window could
+            # end at once
+            self.reset_at = math.ceil(time.time() + reset_in)
         return self.reset_at
 
     def fail_next(self, n: int, status: int = 502, retry_after: int = 1):
@@ -279,7 +282,7 @@ class GitHubApiStub:
         """The primary rate limit's 403 while the budget is spent (a new window once the reset has passed)."""
         with self.lock:
             if time.time() >= self.reset_at:
-                self.remaining, self.reset_at = self.limit, int(time.time() + self.window)
+                self.remaining, self.reset_at = self.limit, math.ceil(time.time() + self.window)
             if self.remaining > 0:
                 return None
             return (403, {"message": "API rate limit exceeded for 127.0.0.1. (But here's the good news: "

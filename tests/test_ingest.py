@@ -183,8 +183,9 @@ def test_killed_run_then_resume_without_duplicates(api, tmp_path):
 @pytest.mark.parametrize("how", ["budget_spent", "403", "429"])
 def test_rate_limit_wait_then_continue(api, tmp_path, capsys, how):
     add(api, 1, 9)
-    if how == "budget_spent":  # X-RateLimit-Remaining reaches 0 after page 2: wait before asking again
-        api.set_rate_limit(limit=2, reset_in=1)
+    if how == "budget_spent":  # X-RateLimit-Remaining reaches 0 after page 2: wait before asking again (a window
+        # of 2 s, which two pages do not outlast on a loaded machine, and the wait ends within the 6 s below)
+        api.set_rate_limit(limit=2, reset_in=2)
     elif how == "403":  # the first answer is the primary limit's 403
         api.set_rate_limit(limit=50, remaining=0, reset_in=1)
     else:  # a secondary limit: 429 + Retry-After
