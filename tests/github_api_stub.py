@@ -237,10 +237,13 @@ class GitHubApiStub:
         with self.lock:
             self.limit, self.window = limit, reset_in
             self.remaining = limit if remaining is None else remaining
-            # rounded up, as GitHub's X-RateLimit-Reset (epoch seconds) is: rounded down, a 1-second window could
-            # end at once
-            self.reset_at = math.ceil(time.time() + reset_in)
+            self.reset_at = self._window_end()
         return self.reset_at
+
+    def _window_end(self) -> int:
+        """The reset time (epoch seconds) of a window that starts now: rounded up, as GitHub's X-RateLimit-Reset
+        is (rounded down, a 1-second window could end at once)."""
+        return math.ceil(time.time() + self.window)
 
     def fail_next(self, n: int, status: int = 502, retry_after: int = 1):
         """The next n requests answer `status` (a 429 is a secondary rate limit, with Retry-After)."""
@@ -282,7 +285,7 @@ class GitHubApiStub:
         """The primary rate limit's 403 while the budget is spent (a new window once the reset has passed)."""
         with self.lock:
             if time.time() >= self.reset_at:
-                self.remaining, self.reset_at = self.limit, math.ceil(time.time() + self.window)
+                self.remaining, self.reset_at = self.limit, self._window_end()
             if self.remaining > 0:
                 return None
             return (403, {"message": "API rate limit exceeded for 127.0.0.1. (But here's the good news: "
