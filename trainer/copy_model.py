@@ -194,8 +194,9 @@ class TransformerCopy(transformer.Transformer):
     """Transformer + copy mechanism (module docstring)."""
 
     def __init__(self, *args, **kwargs):
-        self._sparse_loss = False    # training with copy_log_likelihood and smoothed_copy_loss (set_mode, which
-        super().__init__(*args, **kwargs)  # T2T's __init__ calls)
+        # before T2T's __init__, which calls set_mode
+        self._sparse_loss = False    # training with copy_log_likelihood and smoothed_copy_loss (set_mode)
+        super().__init__(*args, **kwargs)
         self._body_ids = None        # set by model_fn / _fast_decode before anything is decoded
         self._copy_inputs = None     # (attention, body ids) of the newest decode() call, read by _copy_top
         self._last_ids = None        # the target ids the newest targets bottom embedded
