@@ -21,6 +21,7 @@ INPUTS_FEATURE = "inputs"
 TARGETS_FEATURE = "targets"
 EVAL_ISSUES_FILE = "eval_issues.jsonl"  # in a data dir: the eval split's issues, as text (evaluate reads them)
 MODEL_CARD_FILE = "ghsumm_model.json"  # hparams set, title_target, beam size, max_input_ids... (trainer train/export)
+SECOND_MODEL_DIR = "second_model"  # in a model dir: a second model whose beam titles join the candidates (export)
 # the copy model's decoding rules, as an export's model card names them (trainer/copy_model.py: what each does)
 DECODE_RULES = ("min_length", "no_repeat_ngram", "max_length", "no_repeat_word", "no_tag_start", "mbr_samples")
 ASSETS_EXTRA = "assets.extra"  # inside a SavedModel version: the vocabulary and the model card

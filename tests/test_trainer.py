@@ -193,8 +193,10 @@ def test_checkpoints_averaged_are_a_slim_checkpoint_of_their_mean_weights(traine
     assert mean.get_tensor("global_step") == last
     weights = [n for n in names if "body" in n and n.endswith("kernel")]
     assert weights
-    for name in weights[:3]:
-        np.testing.assert_allclose(mean.get_tensor(name), (a.get_tensor(name) + b.get_tensor(name)) / 2, rtol=1e-5)
+    for name in weights[:3]:  # stored as float16, as every slim checkpoint: 11 significant bits
+        assert mean.get_tensor(name).dtype == np.float16
+        np.testing.assert_allclose(mean.get_tensor(name), (a.get_tensor(name) + b.get_tensor(name)) / 2, rtol=1e-3,
+                                   atol=1e-6)
     out = check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", avg, "--model_dir",
                             tmp_path / "warm", "--data_dir", preprocessed_sample] + TINY)).stdout
     assert f"starts from step {last}" in out
@@ -313,6 +315,53 @@ def test_a_plain_transformer_checkpoint_warm_starts_a_copy_model_that_trains_and
     example = tf.train.Example(features=tf.train.Features(feature={
         "inputs": tf.train.Feature(int64_list=tf.train.Int64List(value=[5, 6, 7, 1]))}))
     assert predict(tf.constant([example.SerializeToString()]))["outputs"].numpy().shape[0] == 1
+
+
+def test_a_second_model_travels_with_its_warm_start_and_its_beam_titles_join_the_candidates(
+        trained, preprocessed_sample, tmp_path):
+    """`trainer add_second_model` stores a copy model's weights (float16) in another model dir's second_model/;
+    copy_checkpoint carries it along; an export that decodes by minimum Bayes risk builds its beam search beside
+    the model's (its variables under second_model/) and says so in the model card. A second model with the first
+    one's weights proposes the same titles, so no title changes; a model of other sizes is refused."""
+    import numpy as np
+    import tensorflow as tf
+    model, killed_at, _ = trained
+    step, first = killed_at + 10, tmp_path / "first"
+    check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", model, "--model_dir", first,
+                      "--data_dir", preprocessed_sample] + COPY_TINY))
+    check_ok(run_t2t(["-m", "trainer", "add_second_model", "--model_dir", first, "--out", first]))
+    stored = tf.train.load_checkpoint(str(first / "second_model" / f"model.ckpt-{step}"))
+    assert {d for d in stored.get_variable_to_dtype_map().values()} == {tf.float16}
+    warm = tmp_path / "warm"  # a run continuing `first`: its second model comes along
+    check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", first, "--model_dir", warm,
+                      "--data_dir", preprocessed_sample] + COPY_TINY))
+    assert (warm / "second_model" / "checkpoint").exists()
+
+    def export(extra):
+        base = tmp_path / ("serving" + "".join(extra))
+        check_ok(run_t2t(["-m", "trainer", "export", "--model_dir", warm, "--model_base_path", base,
+                          "--mbr_samples", "4"] + extra))
+        version = base / str(step)
+        names = [n for n, _ in tf.train.list_variables(str(version / "variables" / "variables"))]
+        card = json.loads((version / "assets.extra" / "ghsumm_model.json").read_text())
+        predict = tf.saved_model.load(str(version)).signatures["serving_default"]
+        examples = [tf.train.Example(features=tf.train.Features(feature={"inputs": tf.train.Feature(
+            int64_list=tf.train.Int64List(value=ids))})).SerializeToString() for ids in ([5, 6, 7, 1], [9, 8, 1])]
+        out = predict(tf.constant(examples))
+        return names, card, out["outputs"].numpy(), out["scores"].numpy()
+
+    names, card, outputs, scores = export([])
+    assert card["second_model"].endswith(f"second_model/model.ckpt-{step}")
+    assert any(n.startswith("second_model/transformer_copy/body/") for n in names)
+    alone_names, alone_card, alone_outputs, alone_scores = export(["--no_second_model"])
+    assert alone_card["second_model"] is None and not any(n.startswith("second_model/") for n in alone_names)
+    width = min(outputs.shape[1], alone_outputs.shape[1])
+    assert (outputs[:, width:] == 0).all() and (alone_outputs[:, width:] == 0).all()
+    np.testing.assert_array_equal(outputs[:, :width], alone_outputs[:, :width])
+    np.testing.assert_allclose(scores, alone_scores, rtol=1e-5)
+
+    proc = run_t2t(["-m", "trainer", "add_second_model", "--model_dir", model, "--out", first])
+    assert proc.returncode == 2 and "is not a transformer_copy" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_a_copy_model_checkpoint_is_refused_for_a_plain_transformer_run(trained, preprocessed_sample, tmp_path):

@@ -4,7 +4,8 @@
     python -m trainer train  --data_dir DATA --model_dir DIR --train_steps TOTAL [--hparams_set S] [--hparams H]
                              [--gpus N] [--save_checkpoints_steps 100] [--random_seed N] [--bfloat16 auto|on|off]
     python -m trainer slim_checkpoint --model_dir DIR --out DIR2     the newest checkpoint without optimizer slots
-    python -m trainer export --model_dir DIR --model_base_path BASE [--beam_size 4] [--alpha A]
+    python -m trainer add_second_model --model_dir DIR --out DIR2    DIR's newest checkpoint as DIR2's second model
+    python -m trainer export --model_dir DIR --model_base_path BASE [--beam_size 4] [--alpha A] [--no_second_model]
 
 Evaluation runs in the app environment: python -m trainer.evaluate --help.
 Exit status 2 with a one-line message for bad input (missing data, incompatible checkpoint).
@@ -52,6 +53,11 @@ def parse_args(argv):
     p.add_argument("--model_dir", required=True)
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("add_second_model", help="the newest checkpoint of --model_dir as --out's second model (its "
+                                                "beam titles join the candidates of --out's exports)")
+    p.add_argument("--model_dir", required=True)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("average_checkpoints", help="a slim checkpoint of the mean weights of several checkpoints")
     p.add_argument("--model_dir", required=True)
     p.add_argument("--steps", required=True, help="the checkpoints' steps, comma-separated")
@@ -78,6 +84,8 @@ def parse_args(argv):
     p.add_argument("--mbr_samples", type=int, default=None,
                    help="N: of the beam's titles, the one that agrees most with N sampled titles (minimum Bayes "
                         "risk; copy model; default: the hparams set's, 0: the top beam)")
+    p.add_argument("--no_second_model", action="store_true",
+                   help="leave out the second model the model dir carries (its beam titles are candidates too)")
     return parser.parse_args(argv)
 
 
@@ -101,13 +109,16 @@ def main(argv=None) -> int:
             print(f"model dir {args.model_dir} at step {step}")
         elif args.command == "slim_checkpoint":
             print(checkpoint.slim_checkpoint(args.model_dir, args.out))
+        elif args.command == "add_second_model":
+            print(checkpoint.add_second_model(args.model_dir, args.out))
         elif args.command == "average_checkpoints":
             steps = [int(s) for s in args.steps.split(",") if s.strip()]
             print(checkpoint.average_checkpoints(args.model_dir, steps, args.out))
         else:
             from trainer import export
             rules = {rule: getattr(args, rule) for rule in contract.DECODE_RULES}  # None: the set's
-            print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha, rules))
+            print(export.export(args.model_dir, args.model_base_path, args.beam_size, args.alpha, rules,
+                                not args.no_second_model))
     except (checkpoint.IncompatibleCheckpoint, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

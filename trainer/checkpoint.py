@@ -8,9 +8,11 @@ overrides), written by `trainer train`. A checkpoint is compatible with a data d
 vocabulary (byte for byte: ids mean the same subwords) and with a training run when the hyper-parameters that
 shape the variables agree. Anything else is a clear error before training starts, not a crash inside T2T.
 A "slim" checkpoint (`python -m trainer slim_checkpoint`) holds the model's weights without the optimizer's
-moment slots, a third of the size: the shipped warm start (data/warm_start/) is one. copy_checkpoint turns it
-back into a full checkpoint, with the slots as zeros and the optimizer's iteration count at 0, which is what a
-fresh optimizer would have, so training continues from the weights with a correctly bias-corrected Adam.
+moment slots, stored as float16: a sixth of the size. The shipped warm start (data/warm_start/) is one.
+copy_checkpoint turns it back into a full float32 checkpoint, with the slots as zeros and the optimizer's
+iteration count at 0, which is what a fresh optimizer would have, so training continues from the weights with a
+correctly bias-corrected Adam; export reads its weights as float32 (servable_checkpoint). float16 keeps 11
+significant bits: the shipped model's titles on the dev sets are the same but one in 774.
 A plain Transformer checkpoint can warm-start a transformer_copy model (trainer/copy_model.py): copy_checkpoint
 renames its variables into the copy model's scope and adds the copy gate, starting half open (g = 0.5).
 Runs in the t2t environment (any path tf.io.gfile understands: local, gs://).
@@ -22,11 +24,11 @@ import logging
 import os
 
 from trainer.problem import VOCAB_FILENAME  # applies trainer/compat.py's shims first
-from data.contract import MODEL_CARD_FILE  # noqa: E402
+from data.contract import MODEL_CARD_FILE, SECOND_MODEL_DIR  # noqa: E402
 
 import tensorflow.compat.v1 as tf  # noqa: E402  (after the shims)
 
-from trainer.copy_model import MODEL_NAME as COPY_MODEL  # noqa: E402
+from trainer.copy_model import MODEL_NAME as COPY_MODEL, SECOND_MODEL_SCOPE  # noqa: E402
 from trainer.hparams import DEFAULT_MODEL, MODEL_HPARAM  # noqa: E402
 
 log = logging.getLogger("ghsumm.checkpoint")
@@ -156,6 +158,7 @@ def copy_checkpoint(checkpoint_dir: str, model_dir: str, data_dir: str, hparams_
         files.append(os.path.join(checkpoint_dir, RUN_FILE))
     for path in files:
         tf.io.gfile.copy(path, os.path.join(model_dir, os.path.basename(path)), overwrite=True)
+    _copy_second_model(checkpoint_dir, model_dir)
     # The 'checkpoint' index last, with a relative path: until it is written the copy is not a checkpoint.
     with tf.io.gfile.GFile(os.path.join(model_dir, "checkpoint"), "w") as f:
         f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
@@ -213,7 +216,7 @@ def as_copy_model(tensors: dict) -> dict:
 def _with_fresh_slots(source: str, slim: dict) -> dict:
     """The slim checkpoint's tensors plus zero moments for every slot it left out, iterations back at 0."""
     import numpy as np
-    tensors = _all_tensors(source)
+    tensors = _as_float32(_all_tensors(source))
     for name, (shape, dtype) in slim["dropped_slots"].items():
         tensors[name] = np.zeros(shape, dtype=dtype)
     if OPTIMIZER_ITERATIONS in tensors:
@@ -228,7 +231,7 @@ def _write_slim(out_dir: str, name: str, tensors: dict, dropped: dict, model_dir
     tf.io.gfile.makedirs(out_dir)
     for old in tf.io.gfile.glob(os.path.join(out_dir, "model.ckpt-*")):
         tf.io.gfile.remove(old)
-    _write_checkpoint(os.path.join(out_dir, name), tensors)
+    _write_checkpoint(os.path.join(out_dir, name), _as_float16(tensors))
     for f in (VOCAB_FILENAME, RUN_FILE):
         tf.io.gfile.copy(os.path.join(model_dir, f), os.path.join(out_dir, f), overwrite=True)
     with tf.io.gfile.GFile(os.path.join(out_dir, SLIM_FILE), "w") as f:
@@ -282,3 +285,81 @@ def average_checkpoints(model_dir: str, steps: list[int], out_dir: str) -> str:
             tensors[name] = newest.get_tensor(name)
     source = "average of " + ", ".join(prefixes)
     return _write_slim(out_dir, os.path.basename(prefixes[-1]), tensors, dropped, model_dir, source)
+
+
+# ---------------------------------------------------------------- a second model (its beam titles join the candidates)
+
+def second_model_checkpoint(model_dir: str) -> str | None:
+    """The checkpoint of the second model model_dir carries (model_dir/SECOND_MODEL_DIR), if any: `trainer export`
+    builds its beam search into the serving graph beside the model's (trainer/copy_model.py, SECOND_MODEL_HPARAM)."""
+    return newest_checkpoint(os.path.join(model_dir, SECOND_MODEL_DIR))
+
+
+def _copy_second_model(checkpoint_dir: str, model_dir: str) -> None:
+    """A warm start carries its second model along (copy_checkpoint): training leaves it as it is."""
+    source = os.path.join(checkpoint_dir, SECOND_MODEL_DIR)
+    if not second_model_checkpoint(checkpoint_dir):
+        return
+    target = os.path.join(model_dir, SECOND_MODEL_DIR)
+    tf.io.gfile.makedirs(target)
+    names = sorted(tf.io.gfile.listdir(source), key=lambda n: n == "checkpoint")  # the index last
+    for name in names:
+        tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)
+    log.info("copied the second model %s into %s", source, target)
+
+
+def add_second_model(model_dir: str, out_dir: str) -> str:
+    """Writes the newest checkpoint of model_dir as out_dir's second model: its transformer_copy weights only
+    (no optimizer state), stored as float16 (half the size; export reads them back as float32), with its run
+    file. The second model must read and write the same subwords and have the same sizes as out_dir's model.
+    Returns the new checkpoint's prefix."""
+    source = newest_checkpoint(model_dir)
+    if not source:
+        raise IncompatibleCheckpoint(f"no checkpoint in {model_dir}")
+    for name in (VOCAB_FILENAME, RUN_FILE):
+        if not tf.io.gfile.exists(os.path.join(out_dir, name)) or not tf.io.gfile.exists(os.path.join(model_dir, name)):
+            raise IncompatibleCheckpoint(f"{out_dir} and {model_dir} must both have {name}")
+    if _read(os.path.join(out_dir, VOCAB_FILENAME)) != _read(os.path.join(model_dir, VOCAB_FILENAME)):
+        raise IncompatibleCheckpoint(f"{model_dir} has another vocabulary than {out_dir}: ids would mean other subwords")
+    runs = [read_run(d) for d in (out_dir, model_dir)]
+    shapes = [shape_hparams(r["hparams_set"], r.get("hparams", "")) for r in runs]
+    if shapes[0] != shapes[1] or _model_of(shapes[1]) != COPY_MODEL:
+        raise IncompatibleCheckpoint(f"{model_dir} is not a {COPY_MODEL} of {out_dir}'s sizes: {shapes[1]} against "
+                                     f"{shapes[0]}")
+    reader = tf.train.load_checkpoint(source)
+    tensors = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+               if n.startswith(COPY_MODEL + "/") and not _is_slot(n)}
+    target = os.path.join(out_dir, SECOND_MODEL_DIR)
+    if tf.io.gfile.exists(target):
+        tf.io.gfile.rmtree(target)
+    tf.io.gfile.makedirs(target)
+    name = os.path.basename(source)
+    _write_checkpoint(os.path.join(target, name), _as_float16(tensors))
+    tf.io.gfile.copy(os.path.join(model_dir, RUN_FILE), os.path.join(target, RUN_FILE), overwrite=True)
+    with tf.io.gfile.GFile(os.path.join(target, "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+    log.info("second model %s: %d tensors (float16) from %s", os.path.join(target, name), len(tensors), source)
+    return os.path.join(target, name)
+
+
+def servable_checkpoint(checkpoint_path: str, out_prefix: str, second_path: str | None = None) -> str:
+    """What an export restores: checkpoint_path's weights as float32 (a slim checkpoint stores float16), without
+    the optimizer's state, and the second model's (second_path) under SECOND_MODEL_SCOPE/. Returns out_prefix."""
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    tensors = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map() if not _is_slot(n)}
+    if second_path:
+        second = tf.train.load_checkpoint(second_path)
+        tensors.update({f"{SECOND_MODEL_SCOPE}/{n}": second.get_tensor(n)
+                        for n in second.get_variable_to_shape_map() if n.startswith(COPY_MODEL + "/")})
+    _write_checkpoint(out_prefix, _as_float32(tensors))
+    return out_prefix
+
+
+def _as_float16(tensors: dict) -> dict:
+    import numpy as np
+    return {n: t.astype(np.float16) if t.dtype == np.float32 else t for n, t in tensors.items()}
+
+
+def _as_float32(tensors: dict) -> dict:
+    import numpy as np
+    return {n: t.astype(np.float32) if t.dtype == np.float16 else t for n, t in tensors.items()}

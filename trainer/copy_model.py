@@ -36,7 +36,10 @@ model put before 1.3% of the dev sets' titles, none of them React's); and minimu
 believes a title says, and the candidate that shares most words with them is returned (consensus_choice), not the
 most probable one, which is often a generic or a copied phrase. The noise is a hash of the body, the sample's number,
 the position and the subword (sampled_gumbel), so a body gets the same title in any batch and on any server, and an
-evaluation run twice scores the same.
+evaluation run twice scores the same. With a second model (`ghsumm_decode_second_model` = 1, which `trainer export`
+sets when the model dir carries one: trainer/checkpoint.py, add_second_model), the candidates are this model's beam
+titles and the second model's, both judged against this model's samples: a model trained apart proposes titles
+this one's beam search misses, and this one's samples decide (data/warm_start/README.md: +0.89 on the dev sets).
 
 Training (`ghsumm_sparse_loss` = 1, the shipped set's): the label-smoothed cross-entropy needs, at each title position,
 only log p of the true subword and the sum of log p over the vocabulary; copy_log_likelihood computes both from the
@@ -71,6 +74,11 @@ MBR_TEMPERATURE = 0.8  # the sampled titles' temperature (data/warm_start/README
 # outside the body's subwords (0 or unset: T2T's loss of mix_copy)
 SPARSE_LOSS_HPARAM = "ghsumm_sparse_loss"
 MAX_MBR_SAMPLES = 64  # sampled_gumbel tells a body's samples apart by 6 bits
+# 1: a second model's beam titles join the candidates minimum Bayes risk chooses from (this model's samples judge
+# them); its variables are this model's under SECOND_MODEL_SCOPE/ (0 or unset: this model's beams only). Set by
+# `trainer export` when the model dir holds a second model (trainer/export.py)
+SECOND_MODEL_HPARAM = "ghsumm_decode_second_model"
+SECOND_MODEL_SCOPE = "second_model"
 # the decoding rules by the name exports and their model cards give them (trainer.hparams.decode_rules)
 DECODE_RULES = dict(zip(contract.DECODE_RULES, (MIN_LENGTH_HPARAM, NO_REPEAT_HPARAM, MAX_LENGTH_HPARAM,
                                                 NO_REPEAT_WORD_HPARAM, NO_TAG_START_HPARAM,
@@ -224,13 +232,20 @@ class TransformerCopy(transformer.Transformer):
         """T2T's decoding; with ghsumm_decode_mbr_samples = N and a beam search that returns one title, minimum
         Bayes risk: the beam's titles are judged against N titles sampled from the model (at MBR_TEMPERATURE,
         the same for the same body: sampled_gumbel), and the one that shares most words with them is returned,
-        with its beam score (consensus_choice). "outputs" and "scores" keep their shapes."""
+        with its beam score (consensus_choice). With SECOND_MODEL_HPARAM, the second model's beam titles (its own
+        beam search, its variables under SECOND_MODEL_SCOPE/) are candidates too, after this model's (which win a
+        tie). "outputs" and "scores" keep their shapes."""
         samples = int(self._hparams.get(MBR_SAMPLES_HPARAM) or 0)
         if samples < 1 or beam_size < 2 or top_beams != 1:
             return super().infer(features, decode_length, beam_size, top_beams, alpha, use_tpu)
         if samples > MAX_MBR_SAMPLES:
             raise ValueError("%s is %d: at most %d" % (MBR_SAMPLES_HPARAM, samples, MAX_MBR_SAMPLES))
         beams = super().infer(features, decode_length, beam_size, beam_size, alpha, use_tpu)
+        if int(self._hparams.get(SECOND_MODEL_HPARAM) or 0):
+            # the same model class and sizes with the second model's weights: its beam titles are candidates too
+            with tf.variable_scope(SECOND_MODEL_SCOPE):
+                second = super().infer(features, decode_length, beam_size, beam_size, alpha, use_tpu)
+            beams = {key: _concat_padded(beams[key], second[key]) for key in ("outputs", "scores")}
         tiled = dict(features, inputs=tf.repeat(features["inputs"], samples, axis=0))
         self._sampling = samples
         try:
@@ -246,6 +261,9 @@ class TransformerCopy(transformer.Transformer):
 
     def _fast_decode(self, features, decode_length, *args, **kwargs):
         self._body_ids, self._written = _body_ids(features["inputs"]), None
+        # T2T saves every attention entry into the decoding loop's cache: those of an earlier loop (the second
+        # model's are named apart) cannot be read inside this one
+        self.attention_weights.clear()
         max_length = int(self._hparams.get(MAX_LENGTH_HPARAM) or 0)
         if max_length > 0:
             # T2T decodes for the body's length + decode_length steps: at most max_length of them. A title that
@@ -323,6 +341,16 @@ class TransformerCopy(transformer.Transformer):
         if not hasattr(vocabulary, "all_subtoken_strings"):
             raise ValueError("%s needs the problem's subword vocabulary (create the hparams with a data_dir)" % rule)
         return vocabulary.all_subtoken_strings
+
+
+def _concat_padded(a, b):
+    """[batch, n, ...] and [batch, m, ...] (titles, or their scores) as [batch, n + m, ...]; titles of different
+    lengths padded with PAD (0) at the end."""
+    if a.shape.ndims == 2:
+        return tf.concat([a, b], axis=1)
+    length = tf.maximum(tf.shape(a)[2], tf.shape(b)[2])
+    pad = lambda t: tf.pad(t, [[0, 0], [0, 0], [0, length - tf.shape(t)[2]]])  # noqa: E731
+    return tf.concat([pad(a), pad(b)], axis=1)
 
 
 def no_end_before(log_p, position, min_length, vocab_size: int):

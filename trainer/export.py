@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 
 from trainer import checkpoint  # applies trainer/compat.py's shims first
 import trainer.hparams  # noqa: F401,E402  (registers the project's sets)
+from trainer import copy_model  # noqa: E402
 from trainer.problem import PROBLEM_NAME, VOCAB_FILENAME
 from data import contract
 
@@ -53,10 +55,11 @@ def _publish(tmp_dir: str, final_dir: str) -> None:
 
 
 def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: float | None = None,
-           rules: dict | None = None) -> str:
+           rules: dict | None = None, second_model: bool = True) -> str:
     """Exports the newest checkpoint; returns the version directory. alpha: the beam search's length penalty,
     rules: the copy model's decoding rules that differ from the hyper-parameter set's ({"min_length": 11};
-    trainer.hparams.decode_rules)."""
+    trainer.hparams.decode_rules). second_model: when model_dir carries one (checkpoint.second_model_checkpoint)
+    and minimum Bayes risk decodes, its beam titles join the candidates (False: this model's alone)."""
     from tensor2tensor.utils import decoding, registry, trainer_lib
     ckpt = checkpoint.newest_checkpoint(model_dir)
     if not ckpt:
@@ -77,14 +80,21 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     model = trainer.hparams.model_name(hp)
     alpha = trainer.hparams.decode_alpha(hp) if alpha is None else alpha
     rules = trainer.hparams.decode_rules(hp, **(rules or {}))
+    second = (checkpoint.second_model_checkpoint(model_dir)
+              if second_model and beam_size > 1 and rules.get("mbr_samples") else None)
+    if second:
+        trainer.hparams.set_hparam(hp, copy_model.SECOND_MODEL_HPARAM, 1)
     decode_hp = decoding.decode_hparams(f"beam_size={beam_size},alpha={alpha},extra_length={EXTRA_LENGTH}")
     run_config = trainer_lib.create_run_config(model_name=model, model_dir=model_dir, num_gpus=0)
     estimator = trainer_lib.create_estimator(model, hp, run_config, decode_hparams=decode_hp)
     problem = registry.problem(PROBLEM_NAME)
     tmp_base = os.path.join(model_base_path, ".tmp-%d-%d" % (version, os.getpid()))
     tf.io.gfile.makedirs(tmp_base)
-    exported = estimator.export_saved_model(
-        tmp_base, lambda: problem.serving_input_fn(hp, decode_hp, False), checkpoint_path=ckpt)
+    with tempfile.TemporaryDirectory(prefix="ghsumm-export-") as scratch:
+        # the weights as float32 (a slim checkpoint stores float16), the second model's beside them
+        restore = checkpoint.servable_checkpoint(ckpt, os.path.join(scratch, os.path.basename(ckpt)), second)
+        exported = estimator.export_saved_model(
+            tmp_base, lambda: problem.serving_input_fn(hp, decode_hp, False), checkpoint_path=restore)
     exported = exported.decode() if isinstance(exported, bytes) else exported
     extra = os.path.join(exported, contract.ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
@@ -92,6 +102,7 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     # max_input_ids: how many body subwords the graph reads (T2T cuts inputs to max_input_seq_length inside the
     # serving graph too); clients use it to say truthfully how much of a body the model read.
     card = dict(run, version=version, checkpoint=ckpt, beam_size=beam_size, alpha=alpha, **rules,
+                second_model=second,
                 extra_length=EXTRA_LENGTH, max_input_ids=hp.max_input_seq_length or None, exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     with tf.io.gfile.GFile(os.path.join(extra, contract.MODEL_CARD_FILE), "w") as f:
         f.write(json.dumps(card, indent=2) + "\n")

@@ -61,12 +61,17 @@ def decode_rules(hparams, **given) -> dict:
     for key, name in copy_model.DECODE_RULES.items():
         value = given.get(key)
         if value is not None:
-            if name in hparams.values():
-                hparams.set_hparam(name, int(value))
-            else:
-                hparams.add_hparam(name, int(value))
+            set_hparam(hparams, name, int(value))
         rules[key] = int(hparams.get(name) or 0)
     return rules
+
+
+def set_hparam(hparams, name: str, value) -> None:
+    """hparams.name = value, whether or not the set has name."""
+    if name in hparams.values():
+        hparams.set_hparam(name, value)
+    else:
+        hparams.add_hparam(name, value)
 
 
 @registry.register_hparams

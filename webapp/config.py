@@ -28,7 +28,7 @@ The GitHub webhook (webapp/webhook.py; the rule in webapp/suggestions.py):
   log decisions.jsonl, and by default the retraining file
 - GHSUMM_WEBHOOK_ISSUES (<GHSUMM_WEBHOOK_DIR>/issues.jsonl): the accepted issues, one GitHub REST issue object a
   line (what `pipeline retrain --new_data` and data.readers take)
-- GHSUMM_SUGGEST_MIN_SCORE (-7.0), GHSUMM_SUGGEST_MAX_SIMILARITY (0.5), GHSUMM_SUGGEST_MIN_WORDS (3): the rule
+- GHSUMM_SUGGEST_MIN_SCORE (-7.1), GHSUMM_SUGGEST_MAX_SIMILARITY (0.5), GHSUMM_SUGGEST_MIN_WORDS (3): the rule
 - GHSUMM_WEBHOOK_RETRY_S (30): the first retry delay of a failed step (doubling, at most 10 minutes)
 - GHSUMM_COMMENT_ATTEMPTS (5): how many times a comment is tried before it is given up
 """
@@ -86,7 +86,7 @@ class Settings:
     webhook_mode: str = "dry-run"
     webhook_dir: str = DEFAULT_WEBHOOK_DIR
     webhook_issues: str = ""
-    suggest_min_score: float = -7.0
+    suggest_min_score: float = -7.1
     suggest_max_similarity: float = 0.5
     suggest_min_words: int = 3
     webhook_retry_s: float = 30.0
