@@ -11,6 +11,7 @@ from selenium.webdriver.common.by import By
 
 from serving.launch import free_port
 from webapp import create_app
+from webapp.config import Settings
 
 EVIL = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> crash'
 
@@ -41,7 +42,7 @@ def test_suggestions_page_shows_the_recorded_decisions_as_text(browser, serve, w
             wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#decision-rows tr")) == 3, 30, "three decisions")
             assert el(d, "hook-status").text == "on" and el(d, "hook-mode").text == "comment on the issue"
             assert el(d, "hook-deliveries").text == "3" and el(d, "hook-comments").text == "2"
-            assert "score is at least -7," in el(d, "hook-rule").text
+            assert "score is at least %g," % Settings.suggest_min_score in el(d, "hook-rule").text  # the default
             rows = d.find_elements(By.CSS_SELECTOR, "#decision-rows tr")
             texts = [r.text for r in rows]
             assert "octo/hello#9" in texts[0] and "not suggested" in texts[0] and "already says it" in texts[0]

@@ -317,10 +317,11 @@ def add_second_model(model_dir: str, out_dir: str) -> str:
     if not source:
         raise IncompatibleCheckpoint(f"no checkpoint in {model_dir}")
     for name in (VOCAB_FILENAME, RUN_FILE):
-        if not tf.io.gfile.exists(os.path.join(out_dir, name)) or not tf.io.gfile.exists(os.path.join(model_dir, name)):
+        if not all(tf.io.gfile.exists(os.path.join(d, name)) for d in (out_dir, model_dir)):
             raise IncompatibleCheckpoint(f"{out_dir} and {model_dir} must both have {name}")
     if _read(os.path.join(out_dir, VOCAB_FILENAME)) != _read(os.path.join(model_dir, VOCAB_FILENAME)):
-        raise IncompatibleCheckpoint(f"{model_dir} has another vocabulary than {out_dir}: ids would mean other subwords")
+        raise IncompatibleCheckpoint(f"{model_dir} has another vocabulary than {out_dir}: ids would mean other "
+                                     "subwords")
     runs = [read_run(d) for d in (out_dir, model_dir)]
     shapes = [shape_hparams(r["hparams_set"], r.get("hparams", "")) for r in runs]
     if shapes[0] != shapes[1] or _model_of(shapes[1]) != COPY_MODEL:

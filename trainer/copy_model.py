@@ -349,8 +349,10 @@ def _concat_padded(a, b):
     if a.shape.ndims == 2:
         return tf.concat([a, b], axis=1)
     length = tf.maximum(tf.shape(a)[2], tf.shape(b)[2])
-    pad = lambda t: tf.pad(t, [[0, 0], [0, 0], [0, length - tf.shape(t)[2]]])  # noqa: E731
-    return tf.concat([pad(a), pad(b)], axis=1)
+
+    def padded(titles):
+        return tf.pad(titles, [[0, 0], [0, 0], [0, length - tf.shape(titles)[2]]])
+    return tf.concat([padded(a), padded(b)], axis=1)
 
 
 def no_end_before(log_p, position, min_length, vocab_size: int):

@@ -13,7 +13,8 @@ Atomic: the SavedModel is written into a hidden temporary directory in model_bas
 at all-digit names) and renamed into place once complete; on object stores, where a rename is a copy, the
 files are copied with saved_model.pb last, so a loader never finds a graph without its variables.
 Beam size, length penalty and the decoding rules (minimum length, no repeated trigram) are baked into the export
-(T2T builds the beam search into the graph).
+(T2T builds the beam search into the graph), and so is the second model a model dir may carry (its beam search
+beside the model's: trainer/copy_model.py; `--no_second_model` leaves it out).
 Runs in the t2t environment.
 """
 from __future__ import annotations
