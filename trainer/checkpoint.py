@@ -160,8 +160,7 @@ def copy_checkpoint(checkpoint_dir: str, model_dir: str, data_dir: str, hparams_
         tf.io.gfile.copy(path, os.path.join(model_dir, os.path.basename(path)), overwrite=True)
     _copy_second_model(checkpoint_dir, model_dir)
     # The 'checkpoint' index last, with a relative path: until it is written the copy is not a checkpoint.
-    with tf.io.gfile.GFile(os.path.join(model_dir, "checkpoint"), "w") as f:
-        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+    _write_index(model_dir, name)
     log.info("copied checkpoint %s (step %d) into %s", source, step, model_dir)
     return step
 
@@ -178,6 +177,12 @@ def _write_checkpoint(prefix: str, tensors: dict) -> None:
     with tf.Graph().as_default(), tf.Session() as session:  # T2T runs TF in graph mode
         session.run(tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                                       tensors=[tf.constant(tensors[n]) for n in names]))
+
+
+def _write_index(model_dir: str, name: str) -> None:
+    """model_dir's 'checkpoint' index naming the one checkpoint `name` (relative, so the dir can move)."""
+    with tf.io.gfile.GFile(os.path.join(model_dir, "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
 
 
 def _all_tensors(source: str) -> dict:
@@ -236,8 +241,7 @@ def _write_slim(out_dir: str, name: str, tensors: dict, dropped: dict, model_dir
         tf.io.gfile.copy(os.path.join(model_dir, f), os.path.join(out_dir, f), overwrite=True)
     with tf.io.gfile.GFile(os.path.join(out_dir, SLIM_FILE), "w") as f:
         f.write(json.dumps({"source": source, "dropped_slots": dropped}, indent=1, sort_keys=True) + "\n")
-    with tf.io.gfile.GFile(os.path.join(out_dir, "checkpoint"), "w") as f:
-        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+    _write_index(out_dir, name)
     log.info("slim checkpoint %s: %d tensors, %d optimizer slots left out", os.path.join(out_dir, name),
              len(tensors), len(dropped))
     return os.path.join(out_dir, name)
@@ -328,8 +332,7 @@ def add_second_model(model_dir: str, out_dir: str) -> str:
         raise IncompatibleCheckpoint(f"{model_dir} is not a {COPY_MODEL} of {out_dir}'s sizes: {shapes[1]} against "
                                      f"{shapes[0]}")
     reader = tf.train.load_checkpoint(source)
-    tensors = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-               if n.startswith(COPY_MODEL + "/") and not _is_slot(n)}
+    tensors = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map() if n.startswith(COPY_MODEL + "/")}
     target = os.path.join(out_dir, SECOND_MODEL_DIR)
     if tf.io.gfile.exists(target):
         tf.io.gfile.rmtree(target)
@@ -337,8 +340,7 @@ def add_second_model(model_dir: str, out_dir: str) -> str:
     name = os.path.basename(source)
     _write_checkpoint(os.path.join(target, name), _as_float16(tensors))
     tf.io.gfile.copy(os.path.join(model_dir, RUN_FILE), os.path.join(target, RUN_FILE), overwrite=True)
-    with tf.io.gfile.GFile(os.path.join(target, "checkpoint"), "w") as f:
-        f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+    _write_index(target, name)
     log.info("second model %s: %d tensors (float16) from %s", os.path.join(target, name), len(tensors), source)
     return os.path.join(target, name)
 
