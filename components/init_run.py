@@ -7,9 +7,9 @@ from components.images import APP_IMAGE
 
 
 @dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
-def init_run(working_dir: str, run_id: str, job_name: str, start_step: str, data: str, checkpoint_dir: str,
-             train_steps: int, hparams_set: str, hparams: str, model_name: str, deploy_webapp: str,
-             promote_rule: str) -> str:
+def init_run(working_dir: str, run_id: str, job_name: str, start_step: str, data: str, new_data: str,
+             new_weight: int, new_eval_percent: float, checkpoint_dir: str, train_steps: int, hparams_set: str,
+             hparams: str, model_name: str, deploy_webapp: str, promote_rule: str) -> str:
     import time
 
     from components import STEPS
@@ -42,7 +42,8 @@ def init_run(working_dir: str, run_id: str, job_name: str, start_step: str, data
     record.setdefault("run_dir", run_dir)
     record.setdefault("attempts", []).append({
         "job": job_name, "started": time.strftime(rundir.TIME_FORMAT), "start_step": start_step,
-        "parameters": {"working_dir": working_dir, "data": data, "checkpoint_dir": checkpoint_dir,
+        "parameters": {"working_dir": working_dir, "data": data, "new_data": new_data, "new_weight": new_weight,
+                       "new_eval_percent": new_eval_percent, "checkpoint_dir": checkpoint_dir,
                        "train_steps": train_steps, "hparams_set": hparams_set, "hparams": hparams,
                        "model_name": model_name, "deploy_webapp": deploy_webapp,
                        "promote_rule": promote_rule}})

@@ -6,6 +6,8 @@ the checkpoint's vocabulary (the model can only continue with the vocabulary it 
 targets are what the checkpoint learned to write (its ghsumm_model.json's title_target: the titles, or the body
 span that best matches each, for the shipped copy model).
 Both enter as artifacts imported by the pipeline (dsl.importer; "" or "none": no checkpoint).
+new_data: a retrain's new issue files/globs, comma-separated ("": none): --new_input, written new_weight times into
+the train records, new_eval_percent of them held out as new_eval_issues.jsonl (data/preprocess.py).
 beam_args: extra flags for Beam, space-separated (e.g. --runner DataflowRunner --project P --region R ...).
 Returns the data dir; outputs it as a Dataset artifact with stats.json's counts (components/artifacts.py)."""
 from kfp import dsl
@@ -14,8 +16,9 @@ from components.images import APP_IMAGE
 
 
 @dsl.component(base_image=APP_IMAGE, install_kfp_package=False)
-def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input[dsl.Model], beam_args: str,
-               start_step: str, dataset: dsl.Output[dsl.Dataset]) -> str:
+def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input[dsl.Model], new_data: str,
+               new_weight: int, new_eval_percent: float, beam_args: str, start_step: str,
+               dataset: dsl.Output[dsl.Dataset]) -> str:
     import os
     import shlex
 
@@ -29,10 +32,13 @@ def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input
         artifacts.dataset(dataset, record["data_dir"], source=data)
         return record["data_dir"]
     inputs = [p.strip() for p in data.split(",") if p.strip()]
+    new_inputs = [p.strip() for p in new_data.split(",") if p.strip()]
     if not inputs:
         raise ValueError("data is empty: give input files/globs or a preprocessed data dir")
 
     if len(inputs) == 1 and contract.is_preprocessed(inputs[0]):
+        if new_inputs:
+            raise ValueError("data %s is a preprocessed data dir: new_data cannot be added to it" % inputs[0])
         data_dir = inputs[0]
         print("[preprocess] %s is a preprocessed data dir: used as is" % data_dir)
     else:
@@ -40,6 +46,10 @@ def preprocess(run_dir: str, data: dsl.Input[dsl.Dataset], checkpoint: dsl.Input
         args = ["-m", "data.preprocess", "--output_dir", data_dir]
         for p in inputs:
             args += ["--input", p]
+        if new_inputs:
+            args += ["--new_weight", new_weight, "--new_eval_percent", new_eval_percent]
+            for p in new_inputs:
+                args += ["--new_input", p]
         if checkpoint_dir:
             args += contract.warm_start_flags(checkpoint_dir)
         rt.run_cli("preprocess", run_dir, args + shlex.split(beam_args))

@@ -20,6 +20,9 @@ EOS_ID = 1  # tensor2tensor's text_encoder.EOS_ID: ends every inputs / targets s
 INPUTS_FEATURE = "inputs"
 TARGETS_FEATURE = "targets"
 EVAL_ISSUES_FILE = "eval_issues.jsonl"  # in a data dir: the eval split's issues, as text (evaluate reads them)
+# in a retrain's data dir: the held-out part of the NEW issues (preprocess --new_input), as text; EVAL_ISSUES_FILE
+# then holds the eval split of the other (old) inputs alone: the general dev set
+NEW_EVAL_ISSUES_FILE = "new_eval_issues.jsonl"
 MODEL_CARD_FILE = "ghsumm_model.json"  # hparams set, title_target, beam size, max_input_ids... (trainer train/export)
 SECOND_MODEL_DIR = "second_model"  # in a model dir: a second model whose beam titles join the candidates (export)
 # the copy model's decoding rules, as an export's model card names them (trainer/copy_model.py: what each does)

@@ -4,16 +4,24 @@
     python -m data.preprocess --input 'dumps/*.csv' --input new.jsonl --output_dir gs://b/data \
         --vocab_file gs://b/model/vocab.github_issue_summarization.8192.subwords --since 2024-01-01
     python -m data.preprocess ... --runner DataflowRunner --project P --region R --temp_location gs://b/tmp
+    python -m data.preprocess --input old.csv --new_input new.jsonl --new_weight 2 --new_eval_percent 20 ...
 
 Steps (each a named Beam transform): read and parse -> clean and validate -> drop exact duplicates -> split
 train/eval by a hash of the issue id -> count tokens across workers -> build the T2T subword vocabulary from the
 combined counts with T2T's own SubwordTextEncoder (or load an existing one) -> encode -> sharded TFRecords.
+
+--new_input (a retrain's new issues, beside the old --input): read, cleaned and de-duplicated with the old ones
+(an issue in both counts once, as new); split by the same id hash with their own --new_eval_percent; their train
+examples are written --new_weight times into the train records (the vocabulary counts them once); their held-out
+part joins the dev records and is written to new_eval_issues.jsonl, while eval_issues.jsonl keeps the old inputs'
+eval split alone (the general dev set).
 
 Output directory (T2T's Text2TextProblem layout for problem `github_issue_summarization`):
   vocab.github_issue_summarization.8192.subwords
   github_issue_summarization-train-000NN-of-000MM   tf.train.Example, int64 "inputs"/"targets" ending in EOS (1)
   github_issue_summarization-dev-00000-of-00001
   eval_issues.jsonl      the eval split as text (id, url, repo, title, body): for evaluation and the web app
+  new_eval_issues.jsonl  with --new_input: the new issues' held-out part, as text (eval_issues.jsonl's rows)
   dead_letter.jsonl      every rejected row with its reason, source file and row number
   stats.json, stats.txt  counts per step, rejects and skips by reason, duplicates, length distributions,
                          vocabulary coverage (tokens that fell back to character pieces)
@@ -71,8 +79,8 @@ def _count(name: str, n: int = 1) -> None:
 class ReadIssues(beam.DoFn):
     """One file in, its rows out: Issues on the main output, Rejects and Skips tagged."""
 
-    def __init__(self, fmt: str, since: Optional[str]):
-        self.fmt, self.since = fmt, since
+    def __init__(self, fmt: str, since: Optional[str], new: bool = False):
+        self.fmt, self.since, self.new = fmt, since, new
 
     def process(self, path: str):
         start, n = time.time(), 0
@@ -83,6 +91,8 @@ class ReadIssues(beam.DoFn):
                 log.info("read %d rows from %s (%.0f rows/s)", n, path, n / (time.time() - start))
             if isinstance(row, Issue):
                 _count("read.issues")
+                if self.new:
+                    _count("new.read")
                 if not (row.body or "").strip():
                     _count("raw.empty_body")
                 yield row
@@ -109,34 +119,46 @@ class CleanAndValidate(beam.DoFn):
             yield result
 
 
-def keep_first_of_duplicates(key_and_issues) -> Issue:
-    """Exact duplicates (same cleaned title and body) keep the one with the smallest id: deterministic."""
+def keep_first_of_duplicates(key_and_issues) -> tuple[bool, Issue]:
+    """(is new, issue): exact duplicates (same cleaned title and body) keep one, deterministically: a new issue over
+    old ones (an issue in both the old and the new inputs counts once, as new), then the smallest id."""
     _, issues = key_and_issues
-    issues = list(issues)
+    issues = list(issues)  # (is new, issue) pairs
     if len(issues) > 1:
         _count("duplicates", len(issues) - 1)
-    return min(issues, key=lambda i: i.id)
+    new = any(is_new for is_new, _ in issues)
+    if new:
+        _count("new.unique")
+        if not all(is_new for is_new, _ in issues):
+            _count("new.also_in_old")
+    return new, min((i for is_new, i in issues if is_new == new), key=lambda i: i.id)
 
 
 class Example(typing.NamedTuple):
-    """An issue on its way to a TFRecord: its split and its text as T2T tokens (tokenized once, used twice:
-    for the vocabulary's counts and for encoding)."""
+    """An issue on its way to a TFRecord: its split, its text as T2T tokens (tokenized once, used twice: for the
+    vocabulary's counts and for encoding), and whether it came from --new_input."""
     split: str
     issue: Issue
     body_tokens: list
     title_tokens: list
+    new: bool = False
 
 
 TITLE_TARGETS = ("title", "extract")
 
 
-def split_and_tokenize(issue: Issue, eval_percent: float, title_target: str = "title") -> Example:
+def split_and_tokenize(new_and_issue: tuple[bool, Issue], eval_percent: float, title_target: str = "title",
+                       new_eval_percent: float = 0.0) -> Example:
+    """An old issue goes to eval by eval_percent, a new one by new_eval_percent (the same id hash)."""
     from tensor2tensor.data_generators import tokenizer
-    split = split_of(issue.id, eval_percent)
+    new, issue = new_and_issue
+    split = split_of(issue.id, new_eval_percent if new else eval_percent)
+    if new:
+        _count("new.train" if split == "train" else "new.held_out")
     target = issue.title
     if title_target == "extract" and split == "train":
         target = pseudo_titles.pseudo_title("extract", issue)
-    return Example(split, issue, tokenizer.encode(issue.body), tokenizer.encode(target))
+    return Example(split, issue, tokenizer.encode(issue.body), tokenizer.encode(target), new)
 
 
 class CountTokens(beam.CombineFn):
@@ -182,6 +204,9 @@ class EncodeExamples(beam.DoFn):
     it with multi-character subwords (a piece of one character in a longer token), and is "out of alphabet" when
     it has a character the vocabulary does not know at all (T2T escapes those as \\NNN; sequences)."""
 
+    def __init__(self, new_weight: int = 1):
+        self.new_weight = new_weight  # how many times a new issue's train example is written
+
     def setup(self):
         self._encoder = None
         self._path = None
@@ -216,7 +241,7 @@ class EncodeExamples(beam.DoFn):
 
     def process(self, example: Example, vocab_path: str):
         import tensorflow as tf
-        split = example.split
+        split, new = example.split, example.new
         encoder = self._load(vocab_path)
         inputs = self._encode(encoder, example.body_tokens)
         targets = self._encode(encoder, example.title_tokens)
@@ -231,31 +256,48 @@ class EncodeExamples(beam.DoFn):
         # deterministic: map entries ("inputs", "targets") in key order. Without it their order follows the
         # protobuf runtime's hash table, which differed between the DirectRunner and the portable runner's workers
         # (same examples, different bytes).
-        yield beam.pvalue.TaggedOutput(split, example.SerializeToString(deterministic=True))
+        record = example.SerializeToString(deterministic=True)
+        for _ in range(self.new_weight if new and split == "train" else 1):
+            yield beam.pvalue.TaggedOutput(split, record)
         yield beam.pvalue.TaggedOutput(f"{split}_lengths", (len(inputs), len(targets)))
+
+
+def eval_issue_json(example: Example) -> str:
+    """An eval issue as a line of eval_issues.jsonl (and new_eval_issues.jsonl)."""
+    return json.dumps({k: v for k, v in example.issue.to_dict().items()
+                       if k in ("id", "url", "repo", "title", "body", "created_at")}, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- the job
 
-def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str]) -> None:
-    out = args.output_dir
-    lowercase = not args.keep_case
+def read_and_clean(p: beam.Pipeline, args: argparse.Namespace, files: list[str], new: bool = False):
+    """(valid issues keyed by content as (key, (new, issue)), [rejects]) of these files; new: --new_input's."""
+    name = "New" if new else ""
     rows = (p
-            | "ListFiles" >> beam.Create(files)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadAndParse" >> beam.ParDo(ReadIssues(args.format, args.since)).with_outputs(
+            | f"List{name}Files" >> beam.Create(files)
+            | f"Spread{name}Files" >> beam.Reshuffle()
+            | f"ReadAndParse{name}" >> beam.ParDo(ReadIssues(args.format, args.since, new)).with_outputs(
                 "rejects", "skips", main="issues"))
-    cleaned = rows.issues | "CleanAndValidate" >> beam.ParDo(
-        CleanAndValidate(lowercase, args.max_body_words)).with_outputs("rejects", main="valid")
-    unique = (cleaned.valid
-              | "KeyByContent" >> beam.Map(lambda i: (content_key(i), i))
+    cleaned = rows.issues | f"CleanAndValidate{name}" >> beam.ParDo(
+        CleanAndValidate(not args.keep_case, args.max_body_words)).with_outputs("rejects", main="valid")
+    keyed = cleaned.valid | f"KeyByContent{name}" >> beam.Map(lambda i, new=new: (content_key(i), (new, i)))
+    return keyed, [rows.rejects, cleaned.rejects]
+
+
+def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str], new_files: list[str] = ()) -> None:
+    out = args.output_dir
+    keyed, rejects = read_and_clean(p, args, files)
+    if new_files:
+        new_keyed, new_rejects = read_and_clean(p, args, new_files, new=True)
+        keyed, rejects = (keyed, new_keyed) | "OldAndNew" >> beam.Flatten(), rejects + new_rejects
+    unique = (keyed  # (new, issue)
               | "GroupDuplicates" >> beam.GroupByKey()
               | "DropDuplicates" >> beam.Map(keep_first_of_duplicates))
     examples = unique | "SplitByIdHashAndTokenize" >> beam.Map(split_and_tokenize, args.eval_percent,
-                                                                        args.title_target)
+                                                                args.title_target, args.new_eval_percent)
 
     # Dead letters: every rejected row, one JSON object a line.
-    ((rows.rejects, cleaned.rejects)
+    (rejects
      | "AllRejects" >> beam.Flatten()
      | "RejectToJson" >> beam.Map(lambda r: json.dumps(r.to_dict(), ensure_ascii=False))
      | "WriteDeadLetters" >> beam.io.WriteToText(os.path.join(out, "dead_letter"), file_name_suffix=".jsonl",
@@ -271,27 +313,30 @@ def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str])
                  | "BuildVocabulary" >> beam.Map(build_vocabulary, vocab_path, args.approx_vocab_size,
                                                  args.vocab_workers))
 
-    encoded = examples | "Encode" >> beam.ParDo(EncodeExamples(), beam.pvalue.AsSingleton(vocab)).with_outputs(
+    encoded = examples | "Encode" >> beam.ParDo(EncodeExamples(args.new_weight),
+                                                 beam.pvalue.AsSingleton(vocab)).with_outputs(
         "train", "eval", "train_lengths", "eval_lengths")
     for split, t2t_split, shards in (("train", "train", args.train_shards), ("eval", "dev", args.eval_shards)):
         encoded[split] | f"Write{split.title()}Records" >> beam.io.WriteToTFRecord(
             os.path.join(out, contract.split_prefix(t2t_split)), num_shards=shards, shard_name_template="-SSSSS-of-NNNNN")
 
-    (examples
-     | "EvalOnly" >> beam.Filter(lambda e: e.split == "eval")
-     | "EvalToJson" >> beam.Map(lambda e: json.dumps(
-         {k: v for k, v in e.issue.to_dict().items() if k in ("id", "url", "repo", "title", "body", "created_at")},
-         ensure_ascii=False))
-     | "WriteEvalIssues" >> beam.io.WriteToText(os.path.join(out, "eval_issues"), file_name_suffix=".jsonl",
-                                                num_shards=1, shard_name_template=""))
+    # The eval issues as text: the old inputs' eval split (the general dev set), and the new issues' held-out part.
+    for new, name, filename in ((False, "", contract.EVAL_ISSUES_FILE), (True, "New", contract.NEW_EVAL_ISSUES_FILE)):
+        if new and not new_files:
+            continue
+        (examples
+         | f"{name}EvalOnly" >> beam.Filter(lambda e, new=new: e.split == "eval" and e.new == new)
+         | f"{name}EvalToJson" >> beam.Map(eval_issue_json)
+         | f"Write{name}EvalIssues" >> beam.io.WriteToText(os.path.join(out, filename), num_shards=1,
+                                                           shard_name_template=""))
 
     # Length distributions (words after cleaning; subword ids after encoding), for the report.
     def quantiles(pcoll, label):
         return (pcoll | f"{label}Quantiles" >> beam.transforms.stats.ApproximateQuantiles.Globally(11)
                 | f"{label}Named" >> beam.Map(lambda q, name=label: (name, q)))
     lengths = [
-        quantiles(unique | "BodyWords" >> beam.Map(lambda i: len(i.body.split())), "body_words"),
-        quantiles(unique | "TitleWords" >> beam.Map(lambda i: len(i.title.split())), "title_words"),
+        quantiles(unique | "BodyWords" >> beam.Map(lambda n_i: len(n_i[1].body.split())), "body_words"),
+        quantiles(unique | "TitleWords" >> beam.Map(lambda n_i: len(n_i[1].title.split())), "title_words"),
     ]
     for split in ("train", "eval"):
         ids = encoded[f"{split}_lengths"]
@@ -310,12 +355,23 @@ def build_pipeline(p: beam.Pipeline, args: argparse.Namespace, files: list[str])
 # /tmp/beam-temp* dir each run.
 LOCAL_RUNNER = "FnApiRunner"
 
+NEW_WEIGHT = 2  # --new_weight's default: each new train example written twice
+NEW_EVAL_PERCENT = 20.0  # --new_eval_percent's default
+
 
 def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m data.preprocess", description=__doc__.split("\n")[0],
                                      epilog="Other options go to Beam unchanged (e.g. --runner DataflowRunner).")
     parser.add_argument("--input", action="append", required=True,
                         help="file or glob (local, gs://, any fsspec path); repeat for more")
+    parser.add_argument("--new_input", action="append", default=[],
+                        help="a retrain's new issues: file or glob (any format --input reads); repeat for more")
+    parser.add_argument("--new_weight", type=int, default=NEW_WEIGHT,
+                        help="with --new_input: each new train example is written this many times (default "
+                             f"{NEW_WEIGHT})")
+    parser.add_argument("--new_eval_percent", type=float, default=NEW_EVAL_PERCENT,
+                        help="with --new_input: the share of the new issues held out (by the id hash), written to "
+                             f"{contract.NEW_EVAL_ISSUES_FILE} and the dev records (default {NEW_EVAL_PERCENT:g})")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--format", default="auto", choices=readers.FORMATS)
     parser.add_argument("--since", help="keep only issues created on or after this date (YYYY-MM-DD)")
@@ -341,6 +397,10 @@ def parse_args(argv: Optional[list[str]] = None) -> tuple[argparse.Namespace, li
             parser.error(f"--since: {e}")
     if not 0 <= args.eval_percent < 100:
         parser.error("--eval_percent must be in [0, 100)")
+    if not 0 <= args.new_eval_percent < 100:
+        parser.error("--new_eval_percent must be in [0, 100)")
+    if args.new_weight < 1:
+        parser.error("--new_weight must be at least 1")
     if args.workers:
         beam_args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
     if not any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
@@ -360,7 +420,8 @@ def _prepare_output(args: argparse.Namespace) -> None:
             vocab = f.read()
     if not FileSystems.exists(args.output_dir):
         FileSystems.mkdirs(args.output_dir)
-    stale = [m.path for pattern in (f"{contract.PROBLEM_NAME}-*", "vocab.*", "dead_letter*", "eval_issues*", "stats*")
+    stale = [m.path for pattern in (f"{contract.PROBLEM_NAME}-*", "vocab.*", "dead_letter*", "eval_issues*",
+                                    contract.NEW_EVAL_ISSUES_FILE, "stats*")
              for r in FileSystems.match([os.path.join(args.output_dir, pattern)]) for m in r.metadata_list]
     if stale:
         FileSystems.delete(stale)
@@ -384,20 +445,21 @@ def run(argv: Optional[list[str]] = None) -> dict:
     """Runs the job and returns its statistics (also written to stats.json / stats.txt)."""
     args, beam_args = parse_args(argv)
     files = readers.expand_inputs(args.input)
-    formats = {f: (readers.detect_format(f) if args.format == "auto" else args.format) for f in files}
+    new_files = readers.expand_inputs(args.new_input)
+    formats = {f: (readers.detect_format(f) if args.format == "auto" else args.format) for f in files + new_files}
     for f, fmt in formats.items():
-        log.info("input %s (%s)", f, fmt)
+        log.info("%s %s (%s)", "new input" if f in new_files else "input", f, fmt)
     _prepare_output(args)
     start = time.time()
     options = PipelineOptions(beam_args, save_main_session=False)
     try:
         with beam.Pipeline(options=options) as p:
-            build_pipeline(p, args, files)
+            build_pipeline(p, args, files, new_files)
     except Exception:
         _remove_beam_temp_dirs(args.output_dir)  # a failed write leaves them; the next run would not clean them
         raise
     result = p.result
-    stats = report.collect(result, args, formats, time.time() - start)
+    stats = report.collect(result, args, formats, time.time() - start, new_files)
     report.write(stats, args.output_dir)
     return stats
 

@@ -3,6 +3,8 @@
 Counts come from the job's Beam metrics (so they are right on any runner), length distributions from the
 job's own quantiles file. The counts must reconcile: every row read is an issue, a reject or a skip; every
 issue is rejected or valid; every valid issue is a duplicate or written to train or eval. `balanced` says so.
+With --new_input, "new" counts the new issues (read, unique, train, held out, the weight and the train records
+written); the steps' train and eval count each example once, however many times it was written.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ project.quiet_beam()
 from apache_beam.io.filesystems import FileSystems  # noqa: E402  (after quiet_beam)
 from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
 
-from data.contract import PROBLEM_NAME, vocab_filename
+from data.contract import EVAL_ISSUES_FILE, NEW_EVAL_ISSUES_FILE, PROBLEM_NAME, vocab_filename
 
 METRICS_NAMESPACE = "ghsumm"  # the Beam metrics namespace the preprocessing job counts in
 
@@ -30,7 +32,8 @@ def _write_text(path: str, text: str) -> None:
         f.write(text.encode("utf-8"))
 
 
-def collect(result, args, formats: dict, seconds: float) -> dict:
+def collect(result, args, formats: dict, seconds: float, new_files=()) -> dict:
+    """stats.json's content; formats: {input file: its format}, new_files: those of them given as --new_input."""
     counters: dict[str, int] = {}
     for c in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
         counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + int(c.committed or 0)
@@ -62,10 +65,10 @@ def collect(result, args, formats: dict, seconds: float) -> dict:
     vocab_path = os.path.join(args.output_dir, vocab_filename(args.approx_vocab_size))
     if FileSystems.exists(vocab_path):
         vocab_size = len(_read_text(vocab_path).splitlines())
-    return {
+    stats = {
         "problem": PROBLEM_NAME,
         "output_dir": args.output_dir,
-        "inputs": formats,
+        "inputs": {f: fmt for f, fmt in formats.items() if f not in new_files},
         "seconds": round(seconds, 1),
         "steps": {"read_rows": read_rows, "parsed_issues": issues, "skipped": sum(skipped.values()),
                   "rejected_at_read": read_rejects, "rejected_at_validation": clean_rejects, "valid": valid,
@@ -87,6 +90,16 @@ def collect(result, args, formats: dict, seconds: float) -> dict:
                     "lowercase": not args.keep_case, "train_shards": args.train_shards,
                     "eval_shards": args.eval_shards, "title_target": args.title_target},
     }
+    if new_files:
+        # the new issues (--new_input): unique counts them once, as new, when the old inputs have them too;
+        # train_records is the train records written (every new train example new_weight times)
+        new_train = counters.get("new.train", 0)
+        stats["new"] = {"inputs": {f: formats[f] for f in new_files}, "read": counters.get("new.read", 0),
+                        "unique": counters.get("new.unique", 0), "also_in_old": counters.get("new.also_in_old", 0),
+                        "train": new_train, "held_out": counters.get("new.held_out", 0), "weight": args.new_weight,
+                        "train_records": train + (args.new_weight - 1) * new_train}
+        stats["options"].update(new_weight=args.new_weight, new_eval_percent=args.new_eval_percent)
+    return stats
 
 
 def summary(stats: dict) -> str:
@@ -102,6 +115,12 @@ def summary(stats: dict) -> str:
         f"{v['char_fallback_tokens']} of {v['tokens']} tokens ({v['char_fallback_percent']}%) fell back to "
         f"character pieces, {v['out_of_alphabet_tokens']} had characters outside its alphabet",
     ]
+    if "new" in stats:
+        n = stats["new"]
+        lines.append(f"  new issues ({len(n['inputs'])} file(s)): read {n['read']}, unique {n['unique']} "
+                     f"({n['also_in_old']} also in the old data), train {n['train']} (each written {n['weight']} "
+                     f"times: {n['train_records']} train records in all), held out {n['held_out']} "
+                     f"({NEW_EVAL_ISSUES_FILE}; {EVAL_ISSUES_FILE} has the old data's eval split)")
     for name in ("body_words", "title_words", "train_input_ids", "train_target_ids"):
         if name in stats["lengths"]:
             q = stats["lengths"][name]

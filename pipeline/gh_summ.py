@@ -21,7 +21,9 @@ load_test its HTML report. Each Dataset and Model names its run-dir path and the
 metadata, so lineage runs from the served model back to its export, checkpoint and data (components/artifacts.py).
 
 The existing artifacts enter through dsl.importer nodes, as in the seeds: `data` (input files, comma-separated,
-or a preprocessed data dir) as a Dataset and `checkpoint_dir` (the warm start) as a Model. The default
+or a preprocessed data dir) as a Dataset and `checkpoint_dir` (the warm start) as a Model. A retrain's new issues
+come as `new_data` (files, comma-separated; "" none): preprocess writes their train examples new_weight times and
+holds new_eval_percent of them out as a second eval set (data/preprocess.py --new_input). The default
 checkpoint_dir is the shipped warm-start model, data/warm_start/ (a slim checkpoint, its vocabulary and
 hyper-parameter set), and the default train_steps is its step + 200, like the codelab's short continued
 training. checkpoint_dir "" or "none" trains from scratch. On a cluster both must be URIs the cluster reads
@@ -94,6 +96,9 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
     def gh_summ(
         working_dir: str = "work",
         data: str = "data/sample/github_issues.csv",
+        new_data: str = "",
+        new_weight: int = 2,
+        new_eval_percent: float = 20.0,
         checkpoint_dir: str = WARM_START if warm_step else "",
         train_steps: int = warm_step + MORE_STEPS,
         hparams_set: str = warm_hparams_set,
@@ -119,7 +124,8 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
 
         with dsl.ExitHandler(final, name="gh-summ-run"):
             run = init_run(working_dir=working_dir, run_id=run_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                           start_step=start_step, data=data, checkpoint_dir=checkpoint_dir, train_steps=train_steps,
+                           start_step=start_step, data=data, new_data=new_data, new_weight=new_weight,
+                           new_eval_percent=new_eval_percent, checkpoint_dir=checkpoint_dir, train_steps=train_steps,
                            hparams_set=hparams_set, hparams=hparams, model_name=model_name,
                            deploy_webapp=deploy_webapp, promote_rule=promote_rule)
             run.set_display_name("init run").set_caching_options(False)
@@ -136,7 +142,8 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
 
             # A step with artifacts returns its run-dir path as the output named Output (what the next steps read)
             # and its typed artifacts (Dataset, Model, Metrics, HTML, Markdown) under their own names.
-            prep = preprocess(run_dir=run_dir, data=data_in.output, checkpoint=warm_in.output, beam_args=beam_args,
+            prep = preprocess(run_dir=run_dir, data=data_in.output, checkpoint=warm_in.output, new_data=new_data,
+                              new_weight=new_weight, new_eval_percent=new_eval_percent, beam_args=beam_args,
                               start_step=start_step)
             prep.set_display_name("preprocess")
             data_dir, dataset = prep.outputs["Output"], prep.outputs["dataset"]

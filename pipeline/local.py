@@ -32,8 +32,9 @@ def absolutize(params: dict) -> dict:
     for key in ("working_dir", "checkpoint_dir", "baseline_metrics"):
         if params.get(key):
             params[key] = _abs(params[key])
-    if params.get("data"):
-        params["data"] = ",".join(_abs(p.strip()) for p in params["data"].split(",") if p.strip())
+    for key in ("data", "new_data"):
+        if params.get(key):
+            params[key] = ",".join(_abs(p.strip()) for p in params[key].split(",") if p.strip())
     return params
 
 

@@ -1,12 +1,17 @@
 """`python -m pipeline retrain`: an ordinary gh_summ run whose parameters continue the served model.
 
     python -m pipeline retrain --new_data FILE [--new_data FILE ...] [--old_data PATHS] [--since YYYY-MM-DD]
-                               [--more_steps N] [--working_dir work] [--model_name ghsumm] [--dry_run]
-                               [--<other pipeline parameter> VALUE ...]
+                               [--new_weight K] [--new_eval_percent P] [--more_steps N] [--working_dir work]
+                               [--model_name ghsumm] [--dry_run] [--<other pipeline parameter> VALUE ...]
 
 From the version served now (the highest under working_dir/serving/<model_name>) and the run that produced it:
-  data           its data parameter (or --old_data) plus the --new_data files; --since DATE keeps only issues
-                 created on or after DATE (data/preprocess.py --since, through beam_args)
+  data           the old data, replayed so that the model does not forget: its data parameter plus its own
+                 new_data (when it was a retrain itself), or --old_data
+  new_data       the --new_data files: a separate input whose train examples are written new_weight times
+                 (--new_weight, default the pipeline's, 2) and of which new_eval_percent (--new_eval_percent,
+                 default 20) is held out as the new issues' eval set (data/preprocess.py --new_input); the old
+                 data's eval split stays the general dev set. --since DATE keeps only issues created on or after
+                 DATE, old and new (data/preprocess.py --since, through beam_args)
   vocabulary     its model's (preprocess encodes with checkpoint_dir's vocabulary)
   checkpoint_dir its model dir (the warm start: copy_checkpoint checks vocabulary and layer sizes)
   hparams_set, hparams   its own
@@ -29,7 +34,8 @@ from pipeline import records
 from serving import versions
 from trainer import promotion
 
-CHOSEN = ("data", "checkpoint_dir", "train_steps", "working_dir", "model_name")
+CHOSEN = ("data", "new_data", "checkpoint_dir", "train_steps", "working_dir", "model_name")
+OWN_FLAGS = ("new_weight", "new_eval_percent")  # pipeline parameters with a flag of their own here
 
 
 class RetrainError(Exception):
@@ -38,8 +44,12 @@ class RetrainError(Exception):
 
 def add_arguments(p, pipeline_defaults: dict) -> None:
     p.add_argument("--new_data", action="append", default=[], metavar="FILE",
-                   help="new issue files or globs (repeatable), added to the served run's data")
-    p.add_argument("--old_data", help="the old data instead of the served run's data parameter (comma-separated)")
+                   help="new issue files or globs (repeatable): the run's new_data, beside the served run's data")
+    p.add_argument("--old_data", help="the old data instead of the served run's data and new_data (comma-separated)")
+    p.add_argument("--new_weight", type=int, default=pipeline_defaults["new_weight"], metavar="K",
+                   help="each new train example is written K times into the train records (default %(default)s)")
+    p.add_argument("--new_eval_percent", type=float, default=pipeline_defaults["new_eval_percent"], metavar="P",
+                   help="the share of the new issues held out as their own eval set (default %(default)s)")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only issues created on or after this date")
     p.add_argument("--more_steps", type=int, default=200, help="train this many steps past the served checkpoint "
                    "(default 200)")
@@ -50,7 +60,7 @@ def add_arguments(p, pipeline_defaults: dict) -> None:
     p.add_argument("--verbose", action="store_true", default=None, help="print kfp.local's whole output (as "
                    "GHSUMM_VERBOSE=1), not only each step's start, progress and end")
     for name, default in pipeline_defaults.items():
-        if name not in CHOSEN:
+        if name not in CHOSEN + OWN_FLAGS:
             p.add_argument("--" + name, type=type(default), default=None,
                            help="default: the served run's (hparams_set, hparams) or the pipeline's (%r)" % (default,))
 
@@ -101,7 +111,10 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
     parent.update({k: train[k] for k in ("hparams_set", "hparams") if k in train})
     model_dir = train.get("model_dir") or rundir.output_dir(run_dir, "model")
     step = checkpoint_step(model_dir)
-    old = [p.strip() for p in (old_data if old_data is not None else parent.get("data", "")).split(",") if p.strip()]
+    # the old data: everything the served model learned from (a retrain's own new data included), replayed
+    if old_data is None:
+        old_data = ",".join([parent.get("data", ""), parent.get("new_data", "")])
+    old = list(dict.fromkeys(p.strip() for p in old_data.split(",") if p.strip()))
     for path in old:
         if files.isdir(path) and files.glob(os.path.join(path, contract.VOCAB_GLOB)) and new_data:
             raise RetrainError("the old data %s is a preprocessed data dir, which cannot be merged with new files: "
@@ -112,10 +125,10 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
     for key in ("hparams_set", "hparams"):
         if (overrides or {}).get(key) is None:
             params[key] = parent.get(key, params.get(key, ""))
+    new = list(dict.fromkeys(p if files.is_remote(p) else os.path.abspath(p) for p in new_data))
+    old = [p for p in old if p not in new]  # a file given again as it grows: its issues are new
     params.update(working_dir=working_dir, model_name=model_name, checkpoint_dir=model_dir,
-                  train_steps=step + more_steps,
-                  data=",".join(dict.fromkeys(old + [os.path.abspath(p) if not files.is_remote(p) else p
-                                                     for p in new_data])))
+                  train_steps=step + more_steps, data=",".join(old), new_data=",".join(new))
     if since:
         try:
             datetime.date.fromisoformat(since)
@@ -125,7 +138,8 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
     promotion.parse_rule(params.get("promote_rule", "at_least_as_good"))
     info = {"served_version": served, "served_run": source.get("run_id"), "served_run_dir": run_dir,
             "served_rouge_l": source.get("rouge_l"), "checkpoint_dir": model_dir, "checkpoint_step": step,
-            "more_steps": more_steps, "old_data": old, "new_data": new_data, "since": since}
+            "more_steps": more_steps, "old_data": old, "new_data": new_data, "since": since,
+            "new_weight": params.get("new_weight"), "new_eval_percent": params.get("new_eval_percent")}
     return params, info
 
 

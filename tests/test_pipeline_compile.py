@@ -40,8 +40,8 @@ def test_parses_into_the_pipeline_spec(compiled):
     _, spec = compiled
     assert spec.pipeline_info.name == "gh-summ"
     params = spec.root.input_definitions.parameters
-    for name in ("working_dir", "data", "checkpoint_dir", "train_steps", "hparams_set", "hparams",
-                 "deploy_webapp", "model_name", "start_step", "run_id"):
+    for name in ("working_dir", "data", "new_data", "new_weight", "new_eval_percent", "checkpoint_dir", "train_steps",
+                 "hparams_set", "hparams", "deploy_webapp", "model_name", "start_step", "run_id"):
         assert name in params, name
     assert "github_token" not in params  # a secret: from the environment, never a parameter
     executors = spec.deployment_spec["executors"]

@@ -97,7 +97,7 @@ def test_retrain_continues_the_served_run(tmp_path):
                                   overrides={"promote_rule": "never", "hparams_set": None},
                                   defaults={"beam_args": "", "hparams_set": "x", "promote_rule": "at_least_as_good"})
     assert params["train_steps"] == 12 and params["checkpoint_dir"] == str(run_dir / "model")
-    assert params["data"] == "/d/old.csv,%s" % new  # the attempt that preprocessed, not the later re-run's
+    assert params["data"] == "/d/old.csv" and params["new_data"] == str(new)  # the attempt that preprocessed
     assert params["hparams_set"] == "transformer_ghsumm_tiny" and params["hparams"] == "batch_size=256"
     assert params["beam_args"] == "--since 2024-01-01" and params["promote_rule"] == "never"
     assert info["served_version"] == 5 and info["checkpoint_step"] == 5 and info["served_rouge_l"] == 3.5

@@ -14,6 +14,7 @@ import time
 import pytest
 import requests
 
+from data import contract
 from tests.conftest import (PIPELINE_BASE_RUN_ID, PIPELINE_RUNS, REPO, SAMPLE_CSV, T2T_PYTHON, kfp_artifact,
                             kfp_task_outputs)
 
@@ -129,7 +130,10 @@ def test_retrain_reuses_vocabulary_and_checkpoint_and_trains_past_the_served_ste
     assert info["checkpoint_dir"] == str(base["run_dir"] / "model") and info["checkpoint_step"] == 5
     params = json.loads((run_dir / "run.json").read_text())["attempts"][0]["parameters"]
     assert params["train_steps"] == 5 + MORE_STEPS and params["checkpoint_dir"] == info["checkpoint_dir"]
-    assert params["data"].split(",")[-1] == str(info["new_data"][0]).replace("\\", "/")  # old data + new file
+    served_params = json.loads((base["run_dir"] / "run.json").read_text())["attempts"][0]["parameters"]
+    assert params["data"] == served_params["data"]  # the old data, replayed
+    assert params["new_data"] == str(info["new_data"][0]) and params["new_weight"] == 2  # the new file, weighted
+    assert (run_dir / "data" / contract.NEW_EVAL_ISSUES_FILE).read_text()  # its held-out part
     assert params["hparams_set"] == "transformer_ghsumm_tiny"
     # the served model's vocabulary, byte for byte; its checkpoint copied, then trained on
     vocab = "vocab.github_issue_summarization.8192.subwords"
@@ -214,3 +218,59 @@ def test_rollback_serves_the_old_version_again_and_back(promoted, base, poller):
     events = [json.loads(line) for line in (base["working_dir"] / "serving" / "ghsumm.history.jsonl").read_text()
               .splitlines()]
     assert [e["event"] for e in events][-3:] == ["published", "rollback", "rollback"]
+
+
+# ---------------------------------------------------------------- the chosen parameters (no run)
+
+def served_retrain(working_dir, parameters: dict, version=9, step=8):
+    """A working dir whose served version came from a run with these parameters (its model at this step)."""
+    run_dir = working_dir / "gh-summ-parent"
+    (run_dir / "model").mkdir(parents=True)
+    (run_dir / "model" / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-%d"\n' % step)
+    (run_dir / "run.json").write_text(json.dumps({"run_id": run_dir.name, "attempts": [
+        {"start_step": "preprocess", "parameters": dict(parameters, hparams_set="transformer_ghsumm_tiny")}]}))
+    (working_dir / "serving" / "ghsumm" / str(version)).mkdir(parents=True)
+    (working_dir / "serving" / "ghsumm.history.jsonl").write_text(json.dumps(
+        {"event": "published", "version": version, "run_id": run_dir.name, "run_dir": str(run_dir)}) + "\n")
+
+
+def test_new_files_go_to_new_data_and_the_served_runs_new_data_to_data(tmp_path):
+    from pipeline import retrain
+    from pipeline.gh_summ import parameters
+    work = tmp_path / "work"
+    served_retrain(work, {"data": "/d/old.csv", "new_data": "/d/new-1.jsonl,/d/new-1b.jsonl"})
+    new = tmp_path / "new-2.jsonl"
+    new.write_text("")
+    defaults = parameters()
+    params, info = retrain.choose(str(work), "ghsumm", [str(new)], defaults=defaults,
+                                  overrides={"new_weight": 3, "new_eval_percent": 25.0})
+    # everything the served model learned from is replayed as the old data; the new file is the weighted input
+    assert params["data"] == "/d/old.csv,/d/new-1.jsonl,/d/new-1b.jsonl"
+    assert params["new_data"] == str(new) and (params["new_weight"], params["new_eval_percent"]) == (3, 25.0)
+    assert params["train_steps"] == 8 + 200 and params["checkpoint_dir"] == str(work / "gh-summ-parent" / "model")
+    assert info["old_data"] == params["data"].split(",") and (info["new_weight"], info["new_eval_percent"]) == (3, 25.0)
+
+    params, _ = retrain.choose(str(work), "ghsumm", [str(new)], old_data="/d/other.csv", defaults=defaults)
+    assert params["data"] == "/d/other.csv" and params["new_data"] == str(new)
+    assert (params["new_weight"], params["new_eval_percent"]) == (defaults["new_weight"], defaults["new_eval_percent"])
+
+
+def test_a_new_file_given_again_is_new_not_old(tmp_path):
+    from pipeline import retrain
+    work = tmp_path / "work"
+    grown = tmp_path / "webhook.jsonl"
+    grown.write_text("")
+    served_retrain(work, {"data": "/d/old.csv", "new_data": str(grown)})
+    params, _ = retrain.choose(str(work), "ghsumm", [str(grown)], defaults={"new_weight": 2, "new_eval_percent": 20.0})
+    assert params["data"] == "/d/old.csv" and params["new_data"] == str(grown)
+
+
+def test_retrain_flags_default_to_the_pipelines_new_weight_and_held_out_share():
+    from pipeline.__main__ import parse_args
+    from pipeline.gh_summ import parameters
+    args = parse_args(["retrain", "--new_data", "x.jsonl"])
+    defaults = parameters()
+    assert (args.new_weight, args.new_eval_percent) == (defaults["new_weight"], defaults["new_eval_percent"])
+    assert (args.new_weight, args.new_eval_percent) == (2, 20.0)
+    args = parse_args(["retrain", "--new_data", "x.jsonl", "--new_weight", "4", "--new_eval_percent", "10"])
+    assert (args.new_weight, args.new_eval_percent) == (4, 10.0)
