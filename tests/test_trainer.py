@@ -154,7 +154,7 @@ def test_copy_checkpoint_starts_a_new_model_dir_from_the_newest_step(trained, pr
 def test_a_slim_checkpoint_is_a_third_of_the_size_and_training_continues_from_it(trained, preprocessed_sample,
                                                                                  tmp_path):
     """The shipped warm start (data/warm_start/) is slim: no optimizer slots. copy_checkpoint restores them as
-    zeros, and T2T trains on from the copied step."""
+    zeros, and T2T trains on from the copied step, warming its learning rate up again from a fraction of the set's."""
     model, killed_at, _ = trained
     step = killed_at + 10
     slim, target = tmp_path / "slim", tmp_path / "warm"
@@ -170,9 +170,33 @@ def test_a_slim_checkpoint_is_a_third_of_the_size_and_training_continues_from_it
     out = check_ok(run_t2t(["-m", "trainer", "copy_checkpoint", "--checkpoint_dir", slim, "--model_dir", target,
                             "--data_dir", preprocessed_sample] + TINY)).stdout
     assert f"starts from step {step}" in out
+    assert json.loads((target / "continuation.json").read_text())["start_step"] == step
     out = check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", target,
-                            "--train_steps", step + 2, "--progress_secs", "0.5"] + TINY)).stdout
-    assert f"trained {step} -> {step + 2} steps" in out, out[-3000:]
+                            "--train_steps", step + 4, "--progress_secs", "0.5"] + TINY)).stdout
+    assert f"trained {step} -> {step + 4} steps" in out, out[-3000:]
+    assert f"continuing step {step}" in out, out[-3000:]
+
+    # It starts gently (trainer/continuation.py): the first update's learning rate is the set's times the
+    # continuation factor (scale x 1/warm-up x the decay's share left), and the dev loss does not rise.
+    first, rate = learning_rates(target)[0]
+    assert first == step + 1
+    base = 0.5 * 128 ** -0.5 * min(1.0, first / 1000) * max(first, 1000) ** -0.5  # transformer_ghsumm_tiny's
+    assert rate == pytest.approx(base * 0.2 * (1 / 50) * (3 / 4), rel=1e-3)
+    losses = json.loads(check_ok(run_t2t(["-m", "trainer", "dev_loss", "--data_dir", preprocessed_sample,
+                                          "--model_dir", target, "--steps", f"{step},{step + 4}"]
+                                         + TINY)).stdout.strip().splitlines()[-1])
+    assert losses[str(step + 4)] <= losses[str(step)] + 1e-3, losses
+
+
+def learning_rates(model_dir):
+    """(step, learning rate) from a model dir's training summaries, in step order."""
+    code = ("import glob, json, sys, tensorflow as tf\n"
+            "rates = [(e.step, v.simple_value) for p in glob.glob(sys.argv[1] + '/events.out.tfevents.*')\n"
+            "         for e in tf.compat.v1.train.summary_iterator(p) for v in e.summary.value\n"
+            "         if v.tag == 'learning_rate']\n"
+            "print(json.dumps(sorted(rates)))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(model_dir)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_checkpoints_averaged_are_a_slim_checkpoint_of_their_mean_weights(trained, preprocessed_sample, tmp_path):

@@ -3,6 +3,7 @@
     python -m trainer copy_checkpoint --checkpoint_dir SRC --model_dir DIR --data_dir DATA [--hparams_set S]
     python -m trainer train  --data_dir DATA --model_dir DIR --train_steps TOTAL [--hparams_set S] [--hparams H]
                              [--gpus N] [--save_checkpoints_steps 100] [--random_seed N] [--bfloat16 auto|on|off]
+    python -m trainer dev_loss --data_dir DATA --model_dir DIR [--steps S1,S2]    checkpoints' loss on the eval split
     python -m trainer slim_checkpoint --model_dir DIR --out DIR2     the newest checkpoint without optimizer slots
     python -m trainer add_second_model --model_dir DIR --out DIR2    DIR's newest checkpoint as DIR2's second model
     python -m trainer export --model_dir DIR --model_base_path BASE [--beam_size 4] [--alpha A] [--no_second_model]
@@ -13,6 +14,7 @@ Exit status 2 with a one-line message for bad input (missing data, incompatible 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
@@ -47,6 +49,12 @@ def parse_args(argv):
                    help="fix the initialization and input shuffling (as t2t-trainer's); default: random")
     p.add_argument("--bfloat16", choices=project.BFLOAT16_CHOICES, default="auto",
                    help="matmuls in bfloat16, all else float32 (auto: on a CPU with AMX or AVX-512 BF16)")
+    model_options(p)
+
+    p = sub.add_parser("dev_loss", help="the loss of a model dir's checkpoints on the data dir's eval split")
+    p.add_argument("--data_dir", required=True)
+    p.add_argument("--model_dir", required=True)
+    p.add_argument("--steps", default="", help="the checkpoints' steps, comma-separated (default: all listed)")
     model_options(p)
 
     p = sub.add_parser("slim_checkpoint", help="the newest checkpoint without the optimizer slots (to ship)")
@@ -107,6 +115,11 @@ def main(argv=None) -> int:
                                args.gpus, args.save_checkpoints_steps, args.keep_checkpoint_max, args.progress_secs,
                                args.random_seed, args.bfloat16)
             print(f"model dir {args.model_dir} at step {step}")
+        elif args.command == "dev_loss":
+            from trainer import train
+            steps = [int(s) for s in args.steps.split(",") if s.strip()] or None
+            losses = train.dev_loss(args.data_dir, args.model_dir, steps, args.hparams_set, args.hparams)
+            print(json.dumps({str(k): round(v, 4) for k, v in losses.items()}))
         elif args.command == "slim_checkpoint":
             print(checkpoint.slim_checkpoint(args.model_dir, args.out))
         elif args.command == "add_second_model":

@@ -28,6 +28,7 @@ from data.contract import MODEL_CARD_FILE, SECOND_MODEL_DIR  # noqa: E402
 
 import tensorflow.compat.v1 as tf  # noqa: E402  (after the shims)
 
+from trainer import continuation  # noqa: E402
 from trainer.copy_model import MODEL_NAME as COPY_MODEL, SECOND_MODEL_SCOPE  # noqa: E402
 from trainer.hparams import DEFAULT_MODEL, MODEL_HPARAM  # noqa: E402
 
@@ -159,6 +160,7 @@ def copy_checkpoint(checkpoint_dir: str, model_dir: str, data_dir: str, hparams_
     for path in files:
         tf.io.gfile.copy(path, os.path.join(model_dir, os.path.basename(path)), overwrite=True)
     _copy_second_model(checkpoint_dir, model_dir)
+    continuation.write_record(model_dir, step, source)  # trainer train continues it gently (its docstring)
     # The 'checkpoint' index last, with a relative path: until it is written the copy is not a checkpoint.
     _write_index(model_dir, name)
     log.info("copied checkpoint %s (step %d) into %s", source, step, model_dir)

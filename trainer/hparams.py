@@ -19,7 +19,7 @@ compat.apply()
 from tensor2tensor.models import transformer  # noqa: E402
 from tensor2tensor.utils import registry  # noqa: E402
 
-from trainer import copy_model  # noqa: E402  (registers transformer_copy)
+from trainer import continuation, copy_model  # noqa: E402  (copy_model registers transformer_copy)
 
 DEFAULT_HPARAMS_SET = "transformer_ghsumm_tiny"
 DEFAULT_MODEL = "transformer"
@@ -84,6 +84,7 @@ def transformer_ghsumm_tiny():
     # lower constant responds to the input far more.
     hparams.learning_rate_constant = 0.5
     hparams.learning_rate_warmup_steps = 1000
+    continuation.add_hparams(hparams)  # how a run that continues a checkpoint trains (trainer/continuation.py)
     return hparams
 
 
@@ -105,6 +106,7 @@ def transformer_ghsumm_small():
     hparams.learning_rate_constant = 0.5
     hparams.learning_rate_warmup_steps = 1000
     hparams.layer_prepostprocess_dropout = 0.2
+    continuation.add_hparams(hparams)  # how a run that continues a checkpoint trains (trainer/continuation.py)
     return hparams
 
 

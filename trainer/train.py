@@ -26,6 +26,7 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 
 from data import project  # noqa: E402
 from trainer import checkpoint  # noqa: E402
+from trainer import continuation  # noqa: E402
 from trainer import hparams as project_hparams  # noqa: E402,F401  (registers the project's sets)
 from trainer import problem as project_problem  # noqa: E402
 
@@ -147,12 +148,34 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
             write_loss_curve(model_dir)  # a killed run never wrote it
         return start_step
     hp = trainer_lib.create_hparams(hparams_set, hparams)  # create_experiment adds data_dir and the problem
-    model = project_hparams.model_name(hp)
     record_run(model_dir, data_dir, hp, hparams_set, hparams)
+    continued = continuation.read_record(model_dir)
+    if continued:
+        continuation.apply(hp, continued["start_step"], train_steps)
+        log.info("continuing step %d of %s: learning rate x %s, warm-up %d steps%s", continued["start_step"],
+                 continued.get("checkpoint", "?"), hp.ghsumm_continue_scale, hp.ghsumm_continue_warmup,
+                 ", then down to step %d" % train_steps if hp.ghsumm_continue_decay else "")
     workers = gpu_count(gpus)
     if random_seed is not None:
         trainer_lib.set_random_seed(random_seed)
         log.info("random seed %d", random_seed)
+    experiment = _experiment(hp, data_dir, model_dir, train_steps, workers, save_checkpoints_steps,
+                             keep_checkpoint_max, random_seed, bfloat16,
+                             [ProgressHook(train_steps, progress_secs)])
+    started = time.time()
+    experiment.train()
+    final = newest_step(model_dir)
+    log.info("trained %d -> %d steps in %s", start_step, final, _duration(time.time() - started))
+    write_loss_curve(model_dir)
+    return final
+
+
+def _experiment(hp, data_dir: str, model_dir: str, train_steps: int, workers: int = 0,
+                save_checkpoints_steps: int = 100, keep_checkpoint_max: int = 5, random_seed: int | None = None,
+                bfloat16: str = "auto", hooks: list | None = None):
+    """T2T's experiment (estimator, train and eval input) for hparams hp on data_dir, checkpoints in model_dir."""
+    from tensor2tensor.utils import trainer_lib
+    model = project_hparams.model_name(hp)
     run_config = trainer_lib.create_run_config(
         model_name=model, model_dir=model_dir, save_checkpoints_steps=save_checkpoints_steps,
         keep_checkpoint_max=keep_checkpoint_max, num_gpus=workers, schedule="train", random_seed=random_seed,
@@ -163,15 +186,34 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
         use_bfloat16_matmuls(run_config.session_config)
         log.info("matmuls in bfloat16 (--bfloat16 %s; CPU flags %s), the rest in float32", bfloat16,
                  ", ".join(project.bfloat16_cpu_flags()) or "none")
-    experiment = trainer_lib.create_experiment(
+    return trainer_lib.create_experiment(
         run_config, hp, model, project_problem.PROBLEM_NAME, data_dir, train_steps, eval_steps=1,
-        schedule="train", additional_train_hooks=[ProgressHook(train_steps, progress_secs)])
-    started = time.time()
-    experiment.train()
-    final = newest_step(model_dir)
-    log.info("trained %d -> %d steps in %s", start_step, final, _duration(time.time() - started))
-    write_loss_curve(model_dir)
-    return final
+        schedule="train", additional_train_hooks=hooks or [])
+
+
+def dev_loss(data_dir: str, model_dir: str, steps: list[int] | None = None,
+             hparams_set: str = project_hparams.DEFAULT_HPARAMS_SET, hparams: str = "") -> dict[int, float]:
+    """The loss (teacher-forced, dropout off) of model_dir's checkpoints on data_dir's eval split: step -> loss.
+    steps: which checkpoints (default: every one in the model dir). A cheap measure of what a run did to the
+    model between checkpoints, without decoding (data/warm_start/README.md, "Continued training")."""
+    from tensor2tensor.utils import trainer_lib
+    by_step = {int(p[:-len(".index")].rsplit("-", 1)[1]): p[:-len(".index")]
+               for p in tf.io.gfile.glob(os.path.join(model_dir, "model.ckpt-*.index"))}
+    chosen = sorted(by_step) if steps is None else steps
+    missing = [s for s in chosen if s not in by_step]
+    if missing:
+        raise FileNotFoundError("no checkpoint of step %s in %s (it has %s)" % (
+            ", ".join(map(str, missing)), model_dir, ", ".join(map(str, sorted(by_step))) or "none"))
+    hp = trainer_lib.create_hparams(hparams_set, hparams)
+    experiment = _experiment(hp, data_dir, model_dir, max(chosen or [0]), bfloat16="off")
+    spec = experiment._eval_spec  # pylint: disable=protected-access  (T2T keeps its eval input here)
+    losses = {}
+    for step in chosen:
+        result = experiment.estimator.evaluate(spec.input_fn, steps=None, checkpoint_path=by_step[step],
+                                               name="dev_loss")
+        losses[step] = float(result["loss"])
+        log.info("step %d: dev loss %.4f", step, losses[step])
+    return losses
 
 
 def write_loss_curve(model_dir: str) -> str | None:
