@@ -1,5 +1,5 @@
 # The "app" image: TF 2.21 (CPU), kfp 2.17.0, Apache Beam, Flask/gunicorn, the model server, Locust: it runs the
-# pipeline's app steps (init_run, preprocess, evaluate, serve, webapp, load_test, finalize) and the web app's
+# pipeline's app steps (init_run, preprocess, serve, webapp, load_test, finalize) and the web app's
 # Deployment. Build from the repository root:
 #   docker build -f dockerfiles/app.Dockerfile -t ghcr.io/ghsumm/ghsumm-app:0.1.0 .
 # KFP's Python components run `python3 -m kfp.dsl.executor_main` (compiled with install_kfp_package=False): the

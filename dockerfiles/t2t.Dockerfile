@@ -1,7 +1,8 @@
 # The "t2t" image: the app image plus the t2t environment (TF 2.15.1 + tensor2tensor 1.15.7, with the CUDA
-# libraries TF 2.15 takes from pip for GPU nodes). It runs copy_checkpoint, train and export. As locally, the
-# component itself runs in the app environment (kfp needs protobuf >= 6.31, which TF 2.15 cannot load) and calls
-# `python -m trainer ...` with the t2t interpreter, found through GHSUMM_T2T_PYTHON.
+# libraries TF 2.15 takes from pip for GPU nodes). It runs copy_checkpoint, train, export and evaluate (which
+# exports the model a run started from). As locally, the component itself runs in the app environment (kfp needs
+# protobuf >= 6.31, which TF 2.15 cannot load) and calls `python -m trainer ...` with the t2t interpreter, found
+# through GHSUMM_T2T_PYTHON.
 # Build from the repository root, after the app image:
 #   docker build -f dockerfiles/t2t.Dockerfile --build-arg APP_IMAGE=ghcr.io/ghsumm/ghsumm-app:0.1.0 \
 #       -t ghcr.io/ghsumm/ghsumm-t2t:0.1.0 .

@@ -11,7 +11,8 @@ CPU and memory, and retries with backoff (preemptible nodes); it resumes from it
 continues where the last attempt stopped. finalize always runs and writes working_dir/<run id>/status.json.
 start_step (with run_id of an earlier run) reuses that run's outputs for the steps before it.
 When a version is already served, evaluate also scores it on the same eval issues and promote_rule
-(at_least_as_good, always, never, min_improvement:X) decides whether the new model is served (trainer/promotion.py).
+(at_least_as_good, always, never, min_improvement:X, better_on_new[:K]) decides from paired comparisons whether the
+new model is served (trainer/promotion.py); it also compares the model with the checkpoint the run started from.
 
 The steps hand each other run-dir paths (each step's output named Output) and also output KFP's own types, for a
 cluster's run page: preprocess a Dataset (the data dir, its counts), train a Model (the checkpoint, its step),

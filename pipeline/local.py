@@ -20,6 +20,7 @@ from components import STEPS, rundir
 from data import files, project
 from data.project import REPO
 from serving import launch
+from trainer.promotion import format_comparison
 
 
 def _abs(path: str) -> str:
@@ -184,6 +185,11 @@ def summary(status: dict, working_dir: str) -> str:
             lines.append("   promotion (rule %s): %s; new ROUGE-L %.2f vs served version %s %.2f"
                          % (promotion["rule"], "PROMOTED" if promotion["promote"] else "NOT promoted",
                             promotion["new_rouge_l"], promotion["served_version"], promotion["served_rouge_l"]))
+            for c in promotion.get("comparisons", []):
+                lines.append("     %s set, %s" % (c["set"], format_comparison(c)))
+        if ev.get("start"):
+            lines.append("   trained model vs the model it started from (step %s), %s"
+                         % (ev["start"]["step"], format_comparison(ev["start"])))
     sv = steps.get("serve")
     if sv and status["state"] == "SUCCEEDED":
         lines.append("   model server: %s/v1/models/%s (version %s, gRPC %s, log %s)"

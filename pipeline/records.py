@@ -18,6 +18,7 @@ from components import rundir
 from data import files
 from serving import launch, versions
 from trainer import promotion
+from trainer.promotion import format_comparison
 
 TIME_FORMAT = rundir.TIME_FORMAT
 SUBMITTED_DIR = "submitted"
@@ -77,6 +78,7 @@ def models(working_dir: str, model_name: str) -> list[dict]:
         state = ("serving" if on_disk and v == on_disk[-1] else "published" if v in on_disk
                  else "retired" if v in aside else "removed")
         source = version_source(working_dir, model_name, v)
+        evaluate = rundir.read_step(source["run_dir"], "evaluate", {}) if source.get("run_dir") else {}
         notes = []
         for e in events:
             if e.get("event") == "rollback" and v in e.get("retired", []):
@@ -89,6 +91,7 @@ def models(working_dir: str, model_name: str) -> list[dict]:
                      "rouge_l": source.get("rouge_l"), "published": source.get("time"),
                      "served_version_then": source.get("served_version"),
                      "served_rouge_l_then": source.get("served_rouge_l"), "rule": source.get("rule"),
+                     "paired": paired_gains((evaluate or {}).get("promotion"), (evaluate or {}).get("start")),
                      "notes": notes})
     return rows
 
@@ -99,7 +102,8 @@ def format_models(rows: list[dict], served: tuple | None) -> str:
     for r in rows:
         vs = ("over v%s (%s)" % (r["served_version_then"], _num(r["served_rouge_l_then"]))
               if r.get("served_version_then") is not None else "")
-        notes = "; ".join(([vs + ", rule " + str(r["rule"])] if vs else []) + r["notes"])
+        notes = "; ".join(([vs + ", rule " + str(r["rule"])] if vs else []) + ([r["paired"]] if r.get("paired") else [])
+                          + r["notes"])
         lines.append("%-8s %-10s %-28s %8s %-20s %s" % (r["version"], r["state"], r["run_id"] or "?",
                                                         _num(r["rouge_l"]), r["published"] or "?", notes))
     if served:
@@ -111,6 +115,19 @@ def format_models(rows: list[dict], served: tuple | None) -> str:
 
 def _num(x) -> str:
     return "-" if x is None else "%.2f" % x
+
+
+def paired_gains(promotion: dict | None, start: dict | None) -> str:
+    """The paired comparisons of an evaluation, short: 'vs v5: general +0.12 (0.40), new +1.23 (0.45)' (gain and
+    its standard error, ROUGE-L) and 'vs start step 14000: general -0.12 (0.40)'; '' without any."""
+    def gains(comparisons) -> str:
+        return ", ".join("%s %+.2f (%s)" % (c["set"], c["gain"], _num(c.get("standard_error"))) for c in comparisons)
+    parts = []
+    if promotion and promotion.get("comparisons"):
+        parts.append("vs v%s: %s" % (promotion["served_version"], gains(promotion["comparisons"])))
+    if start:
+        parts.append("vs start step %s: %s" % (start["step"], gains([start])))
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------- run records
@@ -153,6 +170,7 @@ def load_run(run_dir: str) -> dict:
             "step_seconds": {s: r.get("seconds") for s, r in steps.items()}, rundir.STEPS_KEY: steps,
             "rouge": evaluate.get("rouge", {}), "rouge_l": evaluate.get("rouge", {}).get("model", {}).get("rougeL"),
             "gate": evaluate.get("gate"), "gate_reasons": evaluate.get("gate_reasons", []), "promotion": promotion,
+            "start": evaluate.get("start"),
             "exported_step": int(export) if export.isdigit() else None, "version": published, "promoted": promoted,
             "failed_step": (status or {}).get("failed_step"), "error": (status or {}).get("error_message"),
             "rolled_back": (status or {}).get("rolled_back", []),
@@ -179,15 +197,17 @@ def _duration(seconds) -> str:
 
 
 def format_runs(runs: list[dict]) -> str:
-    lines = ["%-30s %-19s %8s %-10s %6s %8s %8s %7s %s" % ("RUN ID", "START", "DURATION", "STATUS", "STEPS",
-                                                          "ROUGE-L", "SERVED", "VERSION", "PROMOTED")]
+    lines = ["%-30s %-19s %8s %-10s %6s %8s %8s %7s %-28s %s" % ("RUN ID", "START", "DURATION", "STATUS", "STEPS",
+                                                               "ROUGE-L", "SERVED", "VERSION", "PROMOTED",
+                                                               "PAIRED GAIN (STANDARD ERROR)")]
     for r in runs:
         p = r.get("parameters", {})
         served = (r.get("promotion") or {}).get("served_rouge_l")
-        lines.append("%-30s %-19s %8s %-10s %6s %8s %8s %7s %s" % (
+        lines.append(("%-30s %-19s %8s %-10s %6s %8s %8s %7s %-28s %s" % (
             r["run_id"], r.get("started") or "-", _duration(r.get("duration_s")), r["state"],
             p.get("train_steps", "-"), _num(r.get("rouge_l")), _num(served),
-            r["version"] if r.get("version") is not None else "-", r["promoted"]))
+            r["version"] if r.get("version") is not None else "-", r["promoted"],
+            paired_gains(r.get("promotion"), r.get("start")) or "-")).rstrip())
     if not runs:
         lines.append("(no runs)")
     return "\n".join(lines)
@@ -235,6 +255,11 @@ def format_run(r: dict) -> str:
         out.append("  promotion: %s (rule %s: %s); new ROUGE-L %.2f, served version %s ROUGE-L %.2f, on the same %d "
                    "eval issues" % ("promoted" if p["promote"] else "not promoted", p["rule"], p["reason"],
                                     p["new_rouge_l"], p["served_version"], p["served_rouge_l"], p["n_issues"]))
+        for c in p.get("comparisons", []):
+            out.append("    %s set vs served version %s, %s" % (c["set"], p["served_version"], format_comparison(c)))
+    if r.get("start"):
+        out.append("  trained model vs the model it started from (step %s, %s), %s"
+                   % (r["start"]["step"], r["start"]["checkpoint_dir"], format_comparison(r["start"])))
     out.append("  exported step %s; published version %s; promoted: %s" % (r["exported_step"], r["version"],
                                                                            r["promoted"]))
     if r["error"]:

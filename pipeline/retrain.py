@@ -17,8 +17,10 @@ From the version served now (the highest under working_dir/serving/<model_name>)
   hparams_set, hparams   its own
   train_steps    its checkpoint's step + --more_steps
 The run gets a new run id (working_dir/<run id>/, with retrain.json saying what it was chosen from); evaluate
-scores the served version on the same eval issues and promote_rule decides; the served version is untouched
-until serve publishes the new one. Runs locally (pipeline/local.py); --dry_run prints the parameters instead.
+scores the served version on the same eval issues and promote_rule decides (default here better_on_new: better on
+the new issues' held-out part, not worse beyond noise on the general dev set; trainer/promotion.py); the served
+version is untouched until serve publishes the new one. Runs locally (pipeline/local.py); --dry_run prints the
+parameters instead.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from trainer import promotion
 
 CHOSEN = ("data", "new_data", "checkpoint_dir", "train_steps", "working_dir", "model_name")
 OWN_FLAGS = ("new_weight", "new_eval_percent")  # pipeline parameters with a flag of their own here
+PROMOTE_RULE = "better_on_new"  # a retrain's default promote_rule (a plain run's: at_least_as_good)
 
 
 class RetrainError(Exception):
@@ -62,7 +65,8 @@ def add_arguments(p, pipeline_defaults: dict) -> None:
     for name, default in pipeline_defaults.items():
         if name not in CHOSEN + OWN_FLAGS:
             p.add_argument("--" + name, type=type(default), default=None,
-                           help="default: the served run's (hparams_set, hparams) or the pipeline's (%r)" % (default,))
+                           help="default: %r" % PROMOTE_RULE if name == "promote_rule" else
+                           "default: the served run's (hparams_set, hparams) or the pipeline's (%r)" % (default,))
 
 
 def checkpoint_step(model_dir: str) -> int:
@@ -125,6 +129,8 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
     for key in ("hparams_set", "hparams"):
         if (overrides or {}).get(key) is None:
             params[key] = parent.get(key, params.get(key, ""))
+    if (overrides or {}).get("promote_rule") is None:
+        params["promote_rule"] = PROMOTE_RULE
     new = list(dict.fromkeys(p if files.is_remote(p) else os.path.abspath(p) for p in new_data))
     old = [p for p in old if p not in new]  # a file given again as it grows: its issues are new
     params.update(working_dir=working_dir, model_name=model_name, checkpoint_dir=model_dir,
@@ -135,7 +141,7 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
         except ValueError:
             raise RetrainError("--since %r: a date YYYY-MM-DD" % since) from None
         params["beam_args"] = (params.get("beam_args", "") + " --since " + since).strip()
-    promotion.parse_rule(params.get("promote_rule", "at_least_as_good"))
+    promotion.parse_rule(params["promote_rule"])
     info = {"served_version": served, "served_run": source.get("run_id"), "served_run_dir": run_dir,
             "served_rouge_l": source.get("rouge_l"), "checkpoint_dir": model_dir, "checkpoint_step": step,
             "more_steps": more_steps, "old_data": old, "new_data": new_data, "since": since,

@@ -139,6 +139,26 @@ def test_prints_progress_scores_and_the_gate(tiny_saved_model, eval_data, tmp_pa
     assert json.loads((tmp_path / "metrics.json").read_text())["data"]["n_issues"] == 2
 
 
+def test_eval_issues_scores_another_set_of_issues(first_run, tiny_saved_model, eval_data, tmp_path, capsys):
+    """--eval_issues: the same model on another eval set (a retrain's held-out new issues), same row format."""
+    issues = [json.loads(line) for line in (eval_data / evaluate.EVAL_ISSUES).read_text().splitlines()][-2:]
+    other = tmp_path / "new_eval_issues.jsonl"
+    other.write_text("".join(json.dumps(i) + "\n" for i in issues))
+    code, out, err = run_cli(model_args(tiny_saved_model, eval_data, tmp_path / "out", "--eval_issues", other), capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["data"]["n_issues"] == 2 and metrics["data"]["eval_issues"] == str(other)
+    assert first_run[1]["data"]["eval_issues"] == str(eval_data / evaluate.EVAL_ISSUES)  # the default
+    predictions = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == sorted(i["id"] for i in issues)
+    # the report again with paired comparisons (the evaluate step's): this model against itself gains nothing
+    from trainer import promotion
+    same = promotion.comparison("new", "itself", str(tmp_path / "out"), str(tmp_path / "out"))
+    assert (same["n"], same["gain"], same["standard_error"], same["changed_titles"]) == (2, 0.0, 0.0, 0)
+    evaluate.add_comparisons(str(tmp_path / "out"), [same])
+    assert "Paired comparisons" in (tmp_path / "out" / "report.html").read_text()
+
+
 def test_report_html_is_self_contained_and_escapes_markup(first_run):
     out, metrics = first_run
     page = (out / "report.html").read_text(encoding="utf-8")

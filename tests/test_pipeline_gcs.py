@@ -51,6 +51,10 @@ def test_a_run_on_gcs_reaches_a_published_version(run_pipeline, tiny_saved_model
             assert "model.ckpt-7" in store["work/%s/model/checkpoint" % RUN_ID].decode()
             assert "work/%s/export/7/saved_model.pb" % RUN_ID in store
             assert store["work/%s/eval/gate.txt" % RUN_ID] == b"true"
+            # the model it started from: exported once into the working dir on the store, scored beside it
+            start = json.loads(store["work/%s/eval/start.json" % RUN_ID])
+            assert (start["step"], start["n"], start["checkpoint_dir"]) == (5, 10, "gs://bkt/warm")
+            assert [k for k in store if k.startswith("work/start_models/warm-5-") and k.endswith("/5/saved_model.pb")]
             assert json.loads(store["work/%s/eval/metrics.json" % RUN_ID])["model"]["saved_model"] == \
                 run_dir + "/export/7"
             # published into the one model base path on the store, and served from it

@@ -48,6 +48,9 @@ def test_run_goes_from_preprocess_to_a_served_model(good_run, pipeline_working_d
     # the summary a person reads
     for text in ("SUCCEEDED", RUN_ID, "ROUGE-L", "lead_12_words", serve["rest_url"], "python -m pipeline stop"):
         assert text in proc.stdout, text
+    # from scratch, nothing served before: no model to compare with
+    assert "started from" not in proc.stdout
+    assert status["steps"]["evaluate"]["start"] is None and not (run_dir / "eval" / "start.json").exists()
 
 
 def test_webapp_runs_after_serve_when_asked(good_run):
@@ -249,6 +252,22 @@ def test_the_default_run_continues_the_shipped_warm_start(run_pipeline, pipeline
         model = json.loads((run_dir / "model" / "ghsumm_model.json").read_text())
         assert model["hparams_set"] == WARM_HPARAMS_SET and model["model"] == card["model"]
         assert f"trained {WARM_STEP} -> {WARM_STEP + 2} steps" in (run_dir / "logs" / "train.log").read_text()
+        # the model it started from, exported once per working dir and scored on the same issues (issue 32)
+        start = json.loads((run_dir / "eval" / "start.json").read_text())
+        assert start == status["steps"]["evaluate"]["start"]
+        assert (start["set"], start["step"], start["n"]) == ("general", WARM_STEP, 10)
+        assert start["checkpoint_dir"] == str(REPO / "data" / "warm_start")
+        metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+        assert start["new_rouge_l"] == round(metrics["rouge"]["model"]["rougeL"], 4)
+        assert start["gain"] == pytest.approx(start["new_rouge_l"] - start["old_rouge_l"], abs=2e-4)
+        assert list((working_dir / "start_models").glob(f"warm_start-{WARM_STEP}-*/{WARM_STEP}/saved_model.pb"))
+        assert re.search(r"^   trained model vs the model it started from \(step %d\), same 10 issues: "
+                         r"[\d.]+ vs [\d.]+, paired [-+][\d.]+ \+- [\d.]+ ROUGE-L, \d+ titles changed$" % WARM_STEP,
+                         proc.stdout, re.M), proc.stdout[-3000:]
+        assert "start model step %d" % WARM_STEP in (run_dir / "eval" / "report.html").read_text()
+        runs = subprocess.run([sys.executable, "-m", "pipeline", "runs", "--working_dir", str(working_dir)], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120).stdout
+        assert "vs start step %d: general " % WARM_STEP in runs, runs
         assert status["steps"]["serve"]["sample_request"]["generated_title"]
         # No template line becomes a title (issue 12): the served model, given issue-form bodies.
         from data.titles import tokens

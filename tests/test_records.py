@@ -1,6 +1,6 @@
-"""pipeline/records.py and pipeline/retrain.py without training anything: the promotion rule, rollback and version
-numbering on a model base path of plain directories, the retrain parameters chosen from a recorded run, and the
-commands' one-line errors. Seconds."""
+"""pipeline/records.py and pipeline/retrain.py without training anything: rollback and version numbering on a
+model base path of plain directories, the retrain parameters chosen from a recorded run (the promotion rules:
+tests/test_promotion.py), and the commands' one-line errors. Seconds."""
 import json
 import subprocess
 import sys
@@ -9,35 +9,7 @@ import pytest
 
 from pipeline import records, retrain
 from serving import versions
-from trainer import promotion
 from tests.conftest import REPO
-
-
-def metrics(rouge_l, sha1="abc", n=10):
-    return {"rouge": {"model": {"rougeL": rouge_l}}, "data": {"issues_sha1": sha1, "n_issues": n}}
-
-
-@pytest.mark.parametrize("rule, new, served, promote", [
-    ("at_least_as_good", 12.0, 12.0, True),   # equal is enough
-    ("at_least_as_good", 11.9, 12.0, False),
-    ("at_least_as_good", 15.0, 12.0, True),
-    ("min_improvement:0.5", 12.4, 12.0, False),
-    ("min_improvement:0.5", 12.5, 12.0, True),
-    ("always", 0.0, 30.0, True),
-    ("never", 30.0, 0.0, False),
-])
-def test_promotion_rule(rule, new, served, promote):
-    d = promotion.decide(rule, metrics(new), metrics(served), 5)
-    assert d["promote"] is promote
-    assert (d["new_rouge_l"], d["served_rouge_l"], d["served_version"], d["rule"]) == (new, served, 5, rule)
-
-
-def test_bad_rules_and_different_issues_are_refused():
-    for rule in ("sometimes", "min_improvement:x", ""):
-        with pytest.raises(promotion.PromotionError, match="promote_rule"):
-            promotion.parse_rule(rule)
-    with pytest.raises(promotion.PromotionError, match="different eval issues"):
-        promotion.decide("always", metrics(1, "a"), metrics(1, "b"), 5)
 
 
 def _version(base, v):
@@ -101,6 +73,9 @@ def test_retrain_continues_the_served_run(tmp_path):
     assert params["hparams_set"] == "transformer_ghsumm_tiny" and params["hparams"] == "batch_size=256"
     assert params["beam_args"] == "--since 2024-01-01" and params["promote_rule"] == "never"
     assert info["served_version"] == 5 and info["checkpoint_step"] == 5 and info["served_rouge_l"] == 3.5
+    # a retrain promotes by better_on_new unless told otherwise (a plain run: at_least_as_good)
+    params, _ = retrain.choose(str(tmp_path), "ghsumm", [str(new)], defaults={"promote_rule": "at_least_as_good"})
+    assert params["promote_rule"] == "better_on_new"
 
 
 @pytest.mark.parametrize("args, message", [

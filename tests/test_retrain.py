@@ -154,6 +154,19 @@ def test_a_model_that_is_not_good_enough_is_not_served(not_promoted, base, polle
     assert metrics["data"]["issues_sha1"] == served["data"]["issues_sha1"]  # the same eval issues for both
     assert promotion["new_rouge_l"] == round(metrics["rouge"]["model"]["rougeL"], 4)
     assert promotion["served_rouge_l"] == round(served["rouge"]["model"]["rougeL"], 4)
+    # eval/promotion.json: the paired comparisons on the general set and, when preprocess held new issues out,
+    # on those; the served version is this run's starting checkpoint, so no start model is scored beside it
+    run_dir = base["working_dir"] / RETRAIN_ID
+    assert json.loads((run_dir / "eval" / "promotion.json").read_text()) == promotion
+    sets = ["general"] + (["new"] if (run_dir / "data" / "new_eval_issues.jsonl").exists() else [])
+    assert [c["set"] for c in promotion["comparisons"]] == sets
+    general = promotion["comparisons"][0]
+    assert general["against"] == "served version %d" % base["version"] and general["n"] == 10
+    assert (general["new_rouge_l"], general["old_rouge_l"]) == (promotion["new_rouge_l"], promotion["served_rouge_l"])
+    assert general["gain"] == pytest.approx(general["new_rouge_l"] - general["old_rouge_l"], abs=2e-4)
+    assert 0 <= general["changed_titles"] <= 10 and general["standard_error"] >= 0
+    assert status["steps"]["evaluate"]["start"] is None and not (run_dir / "eval" / "start.json").exists()
+    assert "general set, same 10 issues: " in proc.stdout
     assert "serve" not in status["steps"]
     assert sorted(os.listdir(base["working_dir"] / "serving" / "ghsumm")) == [str(base["version"])]
     assert "NOT PROMOTED: version %d keeps serving" % base["version"] in proc.stdout
@@ -190,12 +203,15 @@ def test_records_show_the_runs_and_versions(promoted, base):
     assert any(row.startswith(PIPELINE_BASE_RUN_ID) for row in runs.stdout.splitlines())
     show = pipeline_cli("show", RETRAIN_ID, "--working_dir", base["working_dir"])
     assert show.returncode == 0 and "promotion: promoted (rule always" in show.stdout
+    assert "    general set vs served version %d, same 10 issues: " % base["version"] in show.stdout
+    assert "vs v%d: general " % base["version"] in runs.stdout
     assert "served version %d ROUGE-L" % base["version"] in show.stdout and "retrained from" in show.stdout
     assert "attempts: 2" in show.stdout
     models = pipeline_cli("models", "--working_dir", base["working_dir"])
     rows = {row.split()[0]: row for row in models.stdout.splitlines()[1:] if row[:1].isdigit()}
     assert "serving" in rows[str(5 + MORE_STEPS)] and RETRAIN_ID in rows[str(5 + MORE_STEPS)]
     assert "over v%d" % base["version"] in rows[str(5 + MORE_STEPS)]
+    assert "vs v%d: general " % base["version"] in rows[str(5 + MORE_STEPS)]
     assert "published" in rows[str(base["version"])] and PIPELINE_BASE_RUN_ID in rows[str(base["version"])]
     assert "answers with version %d" % (5 + MORE_STEPS) in models.stdout
 

@@ -1,6 +1,6 @@
 """Evaluate an exported model: decode the eval split through the SavedModel, score ROUGE against lead baselines, gate.
 
-    python -m trainer.evaluate --saved_model MODEL/export --data_dir DATA --out EVAL \
+    python -m trainer.evaluate --saved_model MODEL/export --data_dir DATA --out EVAL [--eval_issues FILE] \
         [--max_issues N] [--max_input_length 256] [--batch_size 32] \
         [--threshold_rouge_l X] [--baseline_metrics PREV/metrics.json] [--min_improvement 0.0]
     python -m trainer.evaluate --baselines_only --data_dir DATA [--max_issues N]
@@ -13,6 +13,8 @@ Inputs
   --saved_model   a SavedModel version directory (holds saved_model.pb or .pbtxt), or a model base path / T2T
                   export dir holding numbered versions: the highest number is evaluated (as TF Serving does).
   --data_dir      the preprocessing job's output: eval_issues.jsonl (the eval split as cleaned text).
+  --eval_issues   the issues to score instead (same row format), e.g. a retrain's new_eval_issues.jsonl (the
+                  held-out part of the new issues), so one model is scored on either eval set.
   vocabulary      the text is encoded with the model's own vocabulary: --vocab_file if given, else the one
                   `python -m trainer export` puts in <version>/assets.extra/, else the one in --data_dir. Its
                   size is checked against the SavedModel's embedding before decoding.
@@ -365,15 +367,17 @@ def gate(rouge_l: float, threshold: Optional[float] = None, previous_rouge_l: Op
 def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int] = None,
              max_input_length: int = 256, batch_size: int = 32, threshold_rouge_l: Optional[float] = None,
              baseline_metrics: Optional[str] = None, min_improvement: float = 0.0,
-             vocab_file: Optional[str] = None, progress_stream=None) -> dict:
-    """Decode, score, gate; write metrics.json, report.html and gate.txt into out; return the metrics."""
+             vocab_file: Optional[str] = None, progress_stream=None, eval_issues: Optional[str] = None) -> dict:
+    """Decode, score, gate; write metrics.json, report.html and gate.txt into out; return the metrics. The issues:
+    eval_issues, else the data dir's eval_issues.jsonl."""
     if max_input_length < 2:
         raise InputError("--max_input_length must be at least 2 (one id plus EOS)")
     if batch_size < 1:
         raise InputError("--batch_size must be at least 1")
     # Every input is checked before the (slow) decode starts.
     version_dir = find_saved_model(saved_model)
-    issues = load_eval_issues(os.path.join(data_dir, EVAL_ISSUES), max_issues)
+    eval_issues = eval_issues or os.path.join(data_dir, EVAL_ISSUES)
+    issues = load_eval_issues(eval_issues, max_issues)
     vocab_file = vocabulary_path(version_dir, data_dir, vocab_file)
     encoder = load_vocabulary(vocab_file)
     model_vocab = model_vocab_size(version_dir)
@@ -414,8 +418,8 @@ def evaluate(saved_model: str, data_dir: str, out: str, max_issues: Optional[int
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model": {"saved_model": _absolute(version_dir), "version": os.path.basename(version_dir),
                   "vocab_size": model_vocab, "decode": decoding},
-        "data": {"data_dir": _absolute(data_dir), "vocab_file": _absolute(vocab_file),
-                 "n_issues": len(issues), "issues_sha1": sha1},
+        "data": {"data_dir": _absolute(data_dir), "eval_issues": _absolute(eval_issues),
+                 "vocab_file": _absolute(vocab_file), "n_issues": len(issues), "issues_sha1": sha1},
         "options": {"max_issues": max_issues, "max_input_length": max_input_length, "batch_size": batch_size,
                     "threshold_rouge_l": threshold_rouge_l, "baseline_metrics": baseline_metrics,
                     "min_improvement": min_improvement},
@@ -460,6 +464,14 @@ def write_outputs(metrics: dict, out: str, predictions: Optional[list[dict]] = N
     _write_atomic(os.path.join(out, "gate.txt"), "true" if metrics["gate"]["passed"] else "false")
 
 
+def add_comparisons(out: str, comparisons: list[dict], promotion: Optional[dict] = None) -> None:
+    """report.html in out again, with the paired comparisons of this model against others on the same issues
+    (trainer/promotion.py: the served version, the model the run started from) and the promotion decision."""
+    from trainer import report_html
+    metrics = json.loads(files.read_text(os.path.join(out, "metrics.json")))
+    _write_atomic(os.path.join(out, "report.html"), report_html.render(metrics, comparisons, promotion))
+
+
 # ---------------------------------------------------------------- CLI
 
 def format_rouge_table(rouge: dict) -> str:
@@ -479,6 +491,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--saved_model", help="SavedModel version dir, or a base path of numbered versions")
     parser.add_argument("--data_dir", required=True, help="preprocessed data dir (eval_issues.jsonl, vocabulary)")
     parser.add_argument("--out", help="output dir for metrics.json, report.html, gate.txt")
+    parser.add_argument("--eval_issues", help="the issues to score (default: --data_dir's %s)" % EVAL_ISSUES)
     parser.add_argument("--vocab_file", help="the model's vocabulary (default: the one in --data_dir)")
     parser.add_argument("--max_issues", type=int, help="evaluate the first N eval issues in id order")
     parser.add_argument("--max_input_length", type=int, default=256, help="max body subword ids, EOS included")
@@ -501,13 +514,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)  # "Fingerprint not found", "Using default tokenizer" x4
     try:
         if args.baselines_only:
-            issues = load_eval_issues(os.path.join(args.data_dir, EVAL_ISSUES), args.max_issues)
-            print("lead baselines on %d eval issues of %s" % (len(issues), args.data_dir))
+            issues = load_eval_issues(args.eval_issues or os.path.join(args.data_dir, EVAL_ISSUES), args.max_issues)
+            print("lead baselines on %d eval issues of %s" % (len(issues), args.eval_issues or args.data_dir))
             print(format_rouge_table(compute_baselines(issues)))
             return 0
         metrics = evaluate(args.saved_model, args.data_dir, args.out, args.max_issues, args.max_input_length,
                            args.batch_size, args.threshold_rouge_l, args.baseline_metrics, args.min_improvement,
-                           args.vocab_file)
+                           args.vocab_file, eval_issues=args.eval_issues)
     except InputError as e:
         sys.stderr.write("error: %s\n" % e)
         return 2

@@ -1,5 +1,6 @@
 """report.html for trainer.evaluate: one self-contained page (inline CSS, no scripts, no external links) from a
-metrics dict, rendered by a Jinja2 template with autoescaping on: every value that reaches the page is escaped."""
+metrics dict, rendered by a Jinja2 template with autoescaping on: every value that reaches the page is escaped.
+The evaluate step renders it again with its paired comparisons (trainer/promotion.py) and promotion decision."""
 from __future__ import annotations
 
 import html
@@ -8,6 +9,8 @@ import jinja2
 import markupsafe
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+SET_LABELS = {"general": "general dev set (eval_issues.jsonl)",
+              "new": "the new issues' held-out part (new_eval_issues.jsonl)"}
 LABELS = {"model": "model", "lead_8_words": "first 8 words of the body",
           "lead_12_words": "first 12 words of the body", "first_sentence": "first sentence of the body"}
 
@@ -43,7 +46,24 @@ TEMPLATE = """\
 {% for t in rouge_types %}{{ num(scores[t]) }}{% endfor %}</tr>
 {% endfor -%}
 </table>
-
+{% if comparisons %}
+<h2>Paired comparisons: this model against others on the same issues</h2>
+{% if promotion -%}
+<p>Promotion (rule {{ promotion.rule }}): <span class="{{ 'pass' if promotion.promote else 'fail' }}">\
+{{ 'promoted' if promotion.promote else 'not promoted' }}</span> <span class="small">({{ promotion.reason }})</span></p>
+{% endif -%}
+<table>
+<tr><th>against</th><th>eval set</th><th>issues</th><th>this model ROUGE-L</th><th>its ROUGE-L</th>\
+<th>paired gain</th><th>standard error</th><th>titles changed</th></tr>
+{% for c in comparisons -%}
+<tr><td>{{ c.against }}</td><td>{{ set_labels.get(c.set, c.set) }}</td>{{ num(c.n, 0) }}{{ num(c.new_rouge_l) }}\
+{{ num(c.old_rouge_l) }}<td class="num">{{ "%+.2f" % c.gain }}</td>{{ num(c.standard_error) }}\
+{{ num(c.changed_titles, 0) }}</tr>
+{% endfor -%}
+</table>
+<p class="small">Gain: the mean over issues of this model's ROUGE-L minus the other's on the same issue; a gain within
+about two standard errors of 0 may be noise.</p>
+{% endif %}
 <h2>Does the output depend on the input, and does it read as a title?</h2>
 <table>
 {% for key, value in collapse_rows -%}
@@ -89,7 +109,8 @@ def _reading_pairs(reading) -> list:
             ("mean title length", "%.1f words" % reading["mean_title_words"])]
 
 
-def render(metrics: dict) -> str:
+def render(metrics: dict, comparisons=(), promotion: dict | None = None) -> str:
+    """The page; comparisons: trainer/promotion.comparison records, promotion: its decision record (or None)."""
     model, data, collapse = metrics["model"], metrics["data"], metrics["collapse"]
     collapse_rows = [
         ("distinct generated titles", "%d / %d (%.1f%%)" % (collapse["distinct_titles"], data["n_issues"],
@@ -114,4 +135,5 @@ def render(metrics: dict) -> str:
     return _ENV.from_string(TEMPLATE).render(
         style=markupsafe.Markup(STYLE), model=model, gate=metrics["gate"], data=data,
         rouge=metrics["rouge"], rouge_types=ROUGE_TYPES, labels=LABELS, collapse_rows=collapse_rows,
-        samples=metrics["samples"], run_rows=run_rows)
+        samples=metrics["samples"], run_rows=run_rows, comparisons=list(comparisons), promotion=promotion,
+        set_labels=SET_LABELS)

@@ -269,22 +269,15 @@ MIN_GAIN_STANDARD_ERRORS = 2.0  # a candidate replaces the checkpoint it continu
 
 def paired_gain(work: str, candidate, incumbent) -> tuple[float, float]:
     """The mean per-issue ROUGE-L gain of candidate over incumbent on the dev sets together (each issue counts
-    once: their predictions.jsonl, paired by issue), and its standard error. Between checkpoints of one run that
-    error is 0.33-0.45 on the 773 issues, more than most of their differences: the best is often best by
-    chance."""
-    def per_issue(name) -> dict:
-        rouge = {}
-        for eval_name in DEV_EVAL_DIRS:
-            with open(os.path.join(candidate_dir(work, name), eval_name, "predictions.jsonl"), encoding="utf-8") as f:
-                for line in f:
-                    row = json.loads(line)
-                    rouge[(eval_name, row["id"])] = row["rougeL"]
-        return rouge
-    new, old = per_issue(candidate), per_issue(incumbent)
-    gains = [new[k] - old[k] for k in old]
-    mean = sum(gains) / len(gains)
-    variance = sum((g - mean) ** 2 for g in gains) / (len(gains) - 1)
-    return mean, (variance / len(gains)) ** 0.5
+    once: their predictions.jsonl, paired by issue; trainer/promotion.compare_predictions), and its standard error.
+    Between checkpoints of one run that error is 0.33-0.45 on the 773 issues, more than most of their differences:
+    the best is often best by chance."""
+    from trainer import promotion
+
+    def predictions(name) -> list[str]:
+        return [os.path.join(candidate_dir(work, name), eval_name, "predictions.jsonl") for eval_name in DEV_EVAL_DIRS]
+    paired = promotion.compare_predictions(predictions(candidate), predictions(incumbent))
+    return paired["gain"], paired["standard_error"]
 
 
 def surely_better(work: str, candidate, incumbent) -> tuple[bool, float, float]:
