@@ -17,8 +17,13 @@ WORK ?= work
 PIP_FLAGS := --no-warn-script-location
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: envs run stop compile test bench quality load_test clean-envs
-envs: $(APP_READY) $(T2T_READY)
+.PHONY: help envs run stop compile test bench quality load_test clean-envs
+envs: $(APP_READY) $(T2T_READY) ## create the two pinned environments (.venv/app, .venv/t2t), or rebuild one whose pins changed
+
+# `make help`: every target of this file with its `## ` description (a target without one is listed bare).
+help: ## list the targets, one line each
+	@awk '/^[a-z][a-zA-Z_-]*:/ { name = substr($$0, 1, index($$0, ":") - 1); i = index($$0, "## "); \
+	     printf "  make %-11s %s\n", name, (i ? substr($$0, i + 3) : "") }' $(firstword $(MAKEFILE_LIST))
 
 # $(call make_env,VENV_DIR,PINS_NAME): a fresh venv with requirements/PINS_NAME.txt, then the packages installed
 # without their declared dependencies (requirements/PINS_NAME-nodeps.txt), then this project (editable; its build
@@ -50,18 +55,18 @@ $(T2T_READY):
 # otherwise goes to work/<run id>/logs/pipeline.log; the screen shows each step's start, progress and end).
 TRAIN_STEPS ?=
 RUN_ARGS ?=
-run: envs
+run: envs ## the whole pipeline on this machine: bundled sample, 200 steps, serve, web app (TRAIN_STEPS, RUN_ARGS)
 	$(APP)/bin/python -m pipeline run --local --working_dir $(WORK) $(if $(TRAIN_STEPS),--train_steps $(TRAIN_STEPS)) $(RUN_ARGS)
 
-stop: envs
+stop: envs ## stop the model server and web app that make run left running
 	$(APP)/bin/python -m pipeline stop --working_dir $(WORK)
 
 # gh_summ.yaml (KFP v2 IR) for Kubeflow Pipelines / Vertex AI
-compile: envs
+compile: envs ## gh_summ.yaml (KFP v2) for Kubeflow Pipelines / Vertex AI (GHSUMM_APP_IMAGE, GHSUMM_T2T_IMAGE)
 	$(APP)/bin/python -m pipeline compile --output gh_summ.yaml
 
 # After `make run`: Locust against a model server started on the exported model; HTML report in work/load/.
-load_test: envs
+load_test: envs ## after make run: Locust against a model server on the last export (report in work/load)
 	$(APP)/bin/python -m serving.load_test --model_base_path $(WORK)/serving/ghsumm --out $(WORK)/load
 
 # The web app's end-to-end test drives Debian's chromium: tests/setup_browser.sh installs it when missing.
@@ -70,16 +75,16 @@ load_test: envs
 # worker (xdist_group, --dist loadgroup). TEST_WORKERS=0 runs them in this process, one after another; the
 # slowest are listed at the end.
 TEST_WORKERS ?= 2
-test: envs
+test: envs ## every test, two at once (TEST_WORKERS=0: one after another); installs chromium when missing
 	bash tests/setup_browser.sh
 	$(APP)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations 15 tests
 
 # The shipped warm-start model's ROUGE against the lead baselines: bundled eval split and nlbse24 (work/quality/).
-quality: envs
+quality: envs ## the shipped model's ROUGE against the lead baselines: bundled sample and nlbse24
 	$(APP)/bin/python -m trainer.quality --out $(WORK)/quality
 
-bench: envs
+bench: envs ## speed and memory, each as a ratio against a reference run (python -m benchmarks)
 	$(APP)/bin/python -m benchmarks
 
-clean-envs:
+clean-envs: ## remove both environments
 	rm -rf $(VENV)

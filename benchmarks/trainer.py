@@ -55,7 +55,7 @@ MAX_INPUT_LENGTH = 256  # trainer.evaluate's default
 SHIPPED = os.environ.get("GHSUMM_BENCH_SHIPPED", "1") not in ("", "0")
 BEAM_SIZE, ALPHA, EXTRA_LENGTH = 4, 0.6, 40  # python -m trainer export's defaults
 # the shipped set (transformer_ghsumm_write) as it trained before 2026-12-06: the loss of mix_copy's whole log p,
-# and dropout masks per element (data/warm_start/README.md, "Training speed")
+# and dropout masks per element (docs/model-history.md, "Training speed")
 SET_BEFORE = ("ghsumm_sparse_loss=0,attention_dropout_broadcast_dims=,relu_dropout_broadcast_dims=,"
               "layer_prepostprocess_dropout_broadcast_dims=")
 

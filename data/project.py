@@ -57,7 +57,7 @@ _ONEDNN_OFF_BY_US = "GHSUMM_ONEDNN_OFF_BY_QUIET"  # quiet_tensorflow set TF_ENAB
 def fast_tensorflow_cpu() -> None:
     """Called before TensorFlow is first imported in a training process: oneDNN's CPU kernels on. TF 2.15 turns
     them on by itself only on CPUs with AVX-512 or AMX; on an AVX2-only CPU (this project's 2-core AMD EPYC) they
-    train the shipped set 1.13-1.25x faster in tokens/s (data/warm_start/README.md, "Training speed").
+    train the shipped set 1.13-1.25x faster in tokens/s (docs/model-history.md, "Training speed").
     TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps them off (but not the 0 quiet_tensorflow set in the process
     that started this one)."""
     if os.environ.pop(_ONEDNN_OFF_BY_US, None):

@@ -1,9 +1,9 @@
-"""Pseudo-titled issues: the lessons of the warm start's curriculum (data/warm_start/README.md).
+"""Pseudo-titled issues: the lessons of the warm start's curriculum (docs/model-history.md, "The previous warm starts").
 
 QUALITY-NOTES.md: a Transformer trained on ~15-40k (body, title) pairs never learns to attend to the body and
 writes vague stock titles. Two tasks that are easier to learn teach it to copy from the body (lead), then which
 span of the body a title takes (extract). Training on the real titles afterwards undoes it (measured: the
-README above).
+history above).
 
   lead     the title is the body's first sentence, cut to LEAD_WORDS words: pure copying from the start of the
            input (any issue with a body will do, so every source in ../shared/data counts);

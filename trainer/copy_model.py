@@ -1,6 +1,6 @@
 """transformer_copy: tensor2tensor's Transformer with a copy mechanism (a pointer-generator, See et al. 2017).
 
-Why: QUALITY-NOTES.md and data/warm_start/README.md. About half of a title's words are in the body's first
+Why: QUALITY-NOTES.md and docs/model-history.md. About half of a title's words are in the body's first
 sentences, and a plain Transformer trained on ~15-40k issues writes vague stock titles instead of copying them.
 Here, at every title position the model may copy a body subword as well as generate one from the vocabulary:
 
@@ -39,7 +39,7 @@ the position and the subword (sampled_gumbel), so a body gets the same title in 
 evaluation run twice scores the same. With a second model (`ghsumm_decode_second_model` = 1, which `trainer export`
 sets when the model dir carries one: trainer/checkpoint.py, add_second_model), the candidates are this model's beam
 titles and the second model's, both judged against this model's samples: a model trained apart proposes titles
-this one's beam search misses, and this one's samples decide (data/warm_start/README.md: +0.89 on the dev sets).
+this one's beam search misses, and this one's samples decide (docs/model-history.md: +0.89 on the dev sets).
 
 Training (`ghsumm_sparse_loss` = 1, the shipped set's): the label-smoothed cross-entropy needs, at each title position,
 only log p of the true subword and the sum of log p over the vocabulary; copy_log_likelihood computes both from the
@@ -68,7 +68,7 @@ MAX_LENGTH_HPARAM = "ghsumm_decode_max_length"  # subwords a decoded title has a
 NO_REPEAT_WORD_HPARAM = "ghsumm_decode_no_repeat_word"  # N: no word of N letters or more written twice (0: allowed)
 NO_TAG_START_HPARAM = "ghsumm_decode_no_tag_start"  # 1: a title does not begin with "[" (0 or unset: it may)
 MBR_SAMPLES_HPARAM = "ghsumm_decode_mbr_samples"  # N: the beam's titles judged against N sampled ones (0: top beam)
-MBR_TEMPERATURE = 0.8  # the sampled titles' temperature (data/warm_start/README.md: 0.6 / 0.8 / 1.0 measured)
+MBR_TEMPERATURE = 0.8  # the sampled titles' temperature (docs/model-history.md: 0.6 / 0.8 / 1.0 measured)
 # 1: training computes the loss from log p of the true subword and the sum of log p (copy_log_likelihood), not
 # from log p over the whole vocabulary at every position: the same loss but for mix_copy's floor of _EPSILON
 # outside the body's subwords (0 or unset: T2T's loss of mix_copy)
@@ -149,7 +149,7 @@ def copy_log_likelihood(body_output, weights, gate_logit, attention, input_ids, 
     The logits are needed only for their logsumexp, which TF's fused sparse softmax cross-entropy gives with its
     gradient in one kernel; the logits of the body's and the true subwords are dot products with their rows. Unlike
     mix_copy, log p has no floor (_EPSILON) outside the body's subwords, so the label smoothing reaches every subword
-    however unlikely (data/warm_start/README.md, "Training speed: a sparse loss and shared dropout masks")."""
+    however unlikely (docs/model-history.md, "Training speed: a sparse loss and shared dropout masks")."""
     batch, length, _, hidden = common_layers.shape_list(body_output)
     vocab_size = common_layers.shape_list(weights)[0]
     states = tf.reshape(tf.cast(body_output, tf.float32), [batch, length, hidden])

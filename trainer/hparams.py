@@ -114,7 +114,7 @@ def transformer_ghsumm_small():
 def transformer_ghsumm_copy():
     """The shipped warm-start model's set (data/warm_start/): transformer_ghsumm_small's sizes and schedule, a
     copy mechanism (trainer/copy_model.py) so that titles can take the body's own words, as most titles do, and
-    trained on the title-sized body span that best matches each title (data/warm_start/README.md says why)."""
+    trained on the title-sized body span that best matches each title (docs/model-history.md says why)."""
     hparams = transformer_ghsumm_small()
     hparams.add_hparam(MODEL_HPARAM, copy_model.MODEL_NAME)
     hparams.add_hparam(TITLE_TARGET_HPARAM, "extract")
@@ -132,10 +132,10 @@ def transformer_ghsumm_write():
     hparams.layer_prepostprocess_dropout = 0.1
     hparams.add_hparam(MODEL_HPARAM, copy_model.MODEL_NAME)
     # Decoding (exports): titles of at least 9 subwords and no subword trigram twice. At step 9500 on the dev set:
-    # ROUGE-L 21.76 -> 22.61, 3.3 -> 5.5 words, verbatim body spans 50% -> 20% (data/warm_start/README.md).
+    # ROUGE-L 21.76 -> 22.61, 3.3 -> 5.5 words, verbatim body spans 50% -> 20% (docs/model-history.md).
     hparams.add_hparam(copy_model.MIN_LENGTH_HPARAM, 9)
     hparams.add_hparam(copy_model.NO_REPEAT_HPARAM, 3)
-    # and at most the longest title it was trained on (24 subwords; data/warm_start/README.md: a body in a script
+    # and at most the longest title it was trained on (24 subwords; docs/model-history.md: a body in a script
     # spelled letter by letter ran on for 150 subwords, and a batch decoded until it ended)
     hparams.add_hparam(copy_model.MAX_LENGTH_HPARAM, hparams.max_target_seq_length)
     # and no word of 4 letters or more twice ("add a group for a group"): step 14000 on both dev sets, 11% of
@@ -146,7 +146,7 @@ def transformer_ghsumm_write():
     # and of the beam's 4 titles, the one that shares most words with 8 titles sampled from the model (minimum Bayes
     # risk): step 14000 on both dev sets, ROUGE-L 23.29 -> 24.50 (+1.21 +- 0.35, paired), dev2 21.90 -> 23.07
     hparams.add_hparam(copy_model.MBR_SAMPLES_HPARAM, 8)
-    # Training speed (data/warm_start/README.md, "Training speed: a sparse loss and shared dropout masks"): the
+    # Training speed (docs/model-history.md, "Training speed: a sparse loss and shared dropout masks"): the
     # loss from log p of the true subword and the sum of log p (copy_model.copy_log_likelihood), not from the
     # vocabulary-sized mixture, and dropout masks shared along the length (attention's along batch and heads), as
     # T2T's TPU sets do: a tenth of the random numbers. 1.2x the steps/s on the issues; fine-tuned 1000 steps from

@@ -34,7 +34,7 @@ log = logging.getLogger("ghsumm.train")
 
 # Kept in float32 while the matmuls run in bfloat16. TF's automatic mixed precision would cast the element-wise
 # ops between matmuls to bfloat16 too; on the copy model the vocabulary-sized mixture and softmax then cost more
-# in casts and slow bfloat16 arithmetic than the matmuls save (data/warm_start/README.md, "Training speed").
+# in casts and slow bfloat16 arithmetic than the matmuls save (docs/model-history.md, "Training speed").
 FLOAT32_OPS = "Mul,Sub,AddV2,Add,Softmax,Log,Sigmoid,Exp,Sum,Mean,RealDiv,Neg,SquaredDifference,Rsqrt,Reciprocal"
 
 

@@ -8,7 +8,7 @@
     .venv/app/bin/python -m trainer.warm_start --hparams_set transformer_ghsumm_write_big \
         --vocabulary_from data/warm_start --work work/wsbig      # a new model, on data in the shipped vocabulary
 
-The recipe (data/warm_start/README.md says why, and what did not work):
+The recipe (docs/model-history.md says why, and what did not work):
   1. data: every issue-shaped source in --shared (GitHub issues of the Kaggle dump, huggingface/datasets issues
      without their PRs, nlbse24, Jira story-point projects, GitBugs) and the pull-request and commit pairs of
      pr_commit_titles (read as change_jsonl: prefixes stripped, a [pull request]/[commit] tag before the body),
