@@ -6,6 +6,8 @@ does one title come back. The same rules finish every title the model writes (se
 
 - finish_title: drops a trailing dangling word or punctuation (repeatedly: "fails with the," -> "fails"), and
   closes nothing it cannot see: an unclosed quote or backtick at the end is dropped with its word;
+- taken_words / word_spans: the title's words that the body has too, and where they stand in the body (the web
+  page highlights them, so a reader sees what the title took from the body);
 - truecase: the model reads and writes lowercase text (most of its data is the lowercased Kaggle dump), so the
   served title takes each word's case from the issue's own text where the word appears there ("typeerror" ->
   "TypeError", "dataloader" -> "DataLoader"), and its first letter is capitalised when the author writes in
@@ -84,6 +86,30 @@ def is_verbatim_span(title: str, body: str) -> bool:
         return False
     n = len(t)
     return any(b[i:i + n] == t for i in range(len(b) - n + 1))
+
+
+def taken_words(title: str, body: str) -> list[str]:
+    """The title's words (lowercase tokens of 2+ characters, not DANGLING_WORDS) that are words of the body too:
+    what the title took from the body, in the title's order, each once."""
+    in_body = set(tokens(body))
+    out: list[str] = []
+    for word in tokens(title):
+        if len(word) > 1 and word not in DANGLING_WORDS and word in in_body and word not in out:
+            out.append(word)
+    return out
+
+
+def word_spans(words: list[str], body: str, limit: int = 200) -> list[list[int]]:
+    """[start, end) character offsets (code points) in body of each whole-word occurrence of words (lowercase, as
+    taken_words gives them), in the body's order, at most limit of them."""
+    wanted = set(words)
+    spans = []
+    for match in _TOKEN.finditer(body):
+        if match.group(0).lower() in wanted:
+            spans.append([match.start(), match.end()])
+            if len(spans) == limit:
+                break
+    return spans
 
 
 def truecase(title: str, body: str) -> str:

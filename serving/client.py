@@ -1,7 +1,7 @@
 """The one client for the title model: issue text in, title out, over TF Serving's REST or gRPC protocol.
 
     client = TitleClient("http://127.0.0.1:8501", vocab_path=".../vocab.github_issue_summarization.8192.subwords")
-    title, score, version = client.generate(body)
+    title = client.generate(body)   # .title, .score, .model_version, .candidates
     TitleClient("127.0.0.1:8500", protocol="grpc", vocab_path=...)    # same answers over gRPC
 
 Works against serving/model_server.py and against a real tensorflow/serving (over REST the version comes from
@@ -10,6 +10,8 @@ training (data.clean.clean_body), encoded with the run's SubwordTextEncoder, cut
 EOS, and sent as a serialized tf.train.Example with an int64 "inputs" feature (what the T2T export parses).
 Connection failures and 502/503/504 / UNAVAILABLE are retried with exponential backoff; then ServerDown.
 Unknown model or version: ModelNotFound. Anything else unexpected: BadResponse (with the server's message).
+An export that decodes by minimum Bayes risk also answers its ranked candidate titles (trainer/export.py); a
+Title's `candidates` are then the distinct ones with their scores, the title first (else empty).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import time
 import requests
 
 from data import contract, files
-from data.titles import finish_title, truecase
+from data.titles import finish_title, tokens, truecase
 
 DEFAULT_MAX_INPUT_IDS = 512
 
@@ -47,7 +49,9 @@ class _Transient(Exception):
     """Internal: worth retrying."""
 
 
-Title = collections.namedtuple("Title", "title score model_version")
+# candidates: ((title, score), ...) distinct, in the model's order, the title first; () when the model has none
+Title = collections.namedtuple("Title", "title score model_version candidates", defaults=((),))
+CANDIDATES, CANDIDATE_SCORES = "candidates", "candidate_scores"  # the export's optional outputs
 
 
 class Codec:
@@ -102,6 +106,18 @@ def tidy_title(text: str) -> str:
                 del words[-n:], keys[-n:]
                 break
     return " ".join(words)
+
+
+def distinct(titles) -> tuple:
+    """(title, score) pairs without the empty titles and the repeats (the same words, whatever their case and
+    punctuation: "Crash on start." repeats "crash on start"): the first of each stays."""
+    out, seen = [], set()
+    for title, score in titles:
+        words = tuple(tokens(title))
+        if words and words not in seen:
+            seen.add(words)
+            out.append((title, score))
+    return tuple(out)
 
 
 _VOCAB = contract.VOCAB_FILE_PATTERN
@@ -161,7 +177,8 @@ class RestTransport:
     def predict(self, examples: list[bytes]):
         r, payload = self._call("POST", self.model + ":predict", json=rest_predict_body(examples))
         try:
-            rows = [(p["outputs"], float(p["scores"])) for p in payload["predictions"]]
+            rows = [(p["outputs"], float(p["scores"]), list(zip(p.get(CANDIDATES, []), p.get(CANDIDATE_SCORES, []))))
+                    for p in payload["predictions"]]
         except (KeyError, TypeError, ValueError) as e:
             raise BadResponse("unexpected predict response (%s): %s" % (e, str(payload)[:200])) from None
         version = r.headers.get("X-Model-Version")
@@ -215,7 +232,11 @@ class GrpcTransport:
         try:
             outputs = tf.make_ndarray(response.outputs["outputs"])
             scores = tf.make_ndarray(response.outputs["scores"])
-            rows = [(list(outputs[i]), float(scores[i])) for i in range(len(examples))]
+            candidates = [[]] * len(examples)
+            if CANDIDATES in response.outputs and CANDIDATE_SCORES in response.outputs:
+                candidates = [list(zip(ids, s)) for ids, s in zip(tf.make_ndarray(response.outputs[CANDIDATES]),
+                                                                 tf.make_ndarray(response.outputs[CANDIDATE_SCORES]))]
+            rows = [(list(outputs[i]), float(scores[i]), candidates[i]) for i in range(len(examples))]
         except (KeyError, IndexError, TypeError, ValueError) as e:
             raise BadResponse("unexpected predict response: %s" % e) from None
         return rows, response.model_spec.version.value if response.model_spec.HasField("version") else None
@@ -260,8 +281,12 @@ class TitleClient:
     def generate_many(self, bodies: list[str]) -> list[Title]:
         examples = [self.codec.example(b) for b in bodies]
         rows, version = self._with_retries(lambda: self.transport.predict(examples))
-        return [Title(truecase(self.codec.decode(ids), body), score, version)
-                for (ids, score), body in zip(rows, bodies, strict=True)]
+        titles = []
+        for (ids, score, candidates), body in zip(rows, bodies, strict=True):
+            title = truecase(self.codec.decode(ids), body)
+            ranked = [(truecase(self.codec.decode(c), body), float(s)) for c, s in candidates]
+            titles.append(Title(title, score, version, distinct([(title, score)] + ranked) if ranked else ()))
+        return titles
 
     def generate(self, body: str) -> Title:
         return self.generate_many([body])[0]

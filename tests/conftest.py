@@ -181,9 +181,10 @@ def webapp_config(webapp_model_server, tiny_title_model):
 class StubModelServer:
     """TF Serving's REST protocol answering fixed output ids: POST /v1/models/<name>:predict -> {"predictions":
     [{"outputs": ids, "scores": score}] per instance} with X-Model-Version; GET /v1/models/<name> -> AVAILABLE.
-    status/body override the predict answer (e.g. 500 and a non-JSON body)."""
+    candidates: [(ids, score), ...] answered as a minimum Bayes risk export's "candidates" and "candidate_scores"
+    (the first should be the title's). status/body override the predict answer (e.g. 500 and a non-JSON body)."""
 
-    def __init__(self, ids, score=-1.5, version=7, model_name="ghsumm", status=200, body=None):
+    def __init__(self, ids, score=-1.5, version=7, model_name="ghsumm", status=200, body=None, candidates=None):
         import http.server
         import json
         import threading
@@ -216,6 +217,11 @@ class StubModelServer:
                 if body is not None:
                     return self._send(status, body.encode(), [("Content-Type", "text/plain")])
                 predictions = [{"outputs": list(ids), "scores": score} for _ in request["instances"]]
+                if candidates:
+                    length = max(len(c) for c, _ in candidates)
+                    for p in predictions:
+                        p["candidates"] = [list(c) + [0] * (length - len(c)) for c, _ in candidates]
+                        p["candidate_scores"] = [s for _, s in candidates]
                 self._send(200, json.dumps({"predictions": predictions}).encode(),
                            [("Content-Type", "application/json"), ("X-Model-Version", str(version))])
 

@@ -20,8 +20,9 @@ data dir's vocabulary and prints JSON facts about it:
                   wrote (3 subwords, no end: the minimum bans it);
   token_ends      token_ends of the vocabulary <pad> <EOS> group_ add_ a_ auto value_ ,_ (and one id beyond it);
   consensus       consensus_choice with that vocabulary for three bodies' beams and samples (below);
-  mbr             beam decoding (beam 3) with 4 sampled titles: its titles and scores for the three bodies, for
-                  the second body alone, and the three beams' titles and scores without it.
+  mbr             beam decoding (beam 3) with 4 sampled titles: its titles and scores for the three bodies (and
+                  its ranked candidates and their scores), for the second body alone, and the three beams'
+                  titles and scores without it.
   sparse_loss     the training loss of one batch and its gradient's norm with ghsumm_sparse_loss 0 (T2T's loss of
                   the whole log p) and 1 (copy_log_likelihood), the same weights, no dropout.
 
@@ -51,7 +52,7 @@ def beam_decode(hp, inputs, beam_size=2, top_beams=1):
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
             out = session.run(decoded)
-            return {k: out[k].tolist() for k in ("outputs", "scores")}
+            return {k: out[k].tolist() for k in ("outputs", "scores", "candidates", "candidate_scores") if k in out}
 
 
 def consensus(session):

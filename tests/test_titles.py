@@ -61,3 +61,15 @@ def test_served_titles_are_finished(preprocessed_sample):
 def test_loops_are_collapsed(looped, tidy):
     from serving.client import tidy_title
     assert tidy_title(looped) == tidy
+
+
+def test_the_words_a_title_took_from_the_body_and_where_they_stand():
+    body = "When I use a DataLoader with num_workers=4 on Windows, it hangs. On Windows only: dataloader 4ever."
+    words = titles.taken_words("Windows: DataLoader with num_workers=4 on Linux", body)
+    assert words == ["windows", "dataloader", "num_workers"]  # stop words, 1-letter tokens and "linux" are not
+    spans = titles.word_spans(words, body)
+    assert [body[s:e] for s, e in spans] == ["DataLoader", "num_workers", "Windows", "Windows", "dataloader"]
+    assert titles.word_spans(words, body, limit=2) == spans[:2]
+    # offsets count code points, as the page's Array.from(body) does
+    assert titles.word_spans(["bug"], "😀 bug") == [[2, 5]]
+    assert titles.taken_words("Crash on start", "") == []

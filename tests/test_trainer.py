@@ -305,6 +305,12 @@ def test_minimum_bayes_risk_returns_the_beam_title_that_agrees_most_with_sampled
     def title(ids):
         return ids[:ids.index(1) + 1] if 1 in ids else ids
     assert title(alone["outputs"][0]) == title(batch["outputs"][1])
+    # every beam title ranked as a candidate (the export's alternatives), the returned one first with its score
+    assert "candidates" not in beams  # without minimum Bayes risk there are none
+    for i, (candidates, scores) in enumerate(zip(batch["candidates"], batch["candidate_scores"])):
+        assert title(candidates[0]) == title(batch["outputs"][i]) and scores[0] == pytest.approx(batch["scores"][i])
+        assert sorted(map(title, candidates)) == sorted(map(title, beams["outputs"][i]))
+        assert sorted(scores) == pytest.approx(sorted(beams["scores"][i]))
 
 
 def test_the_sparse_training_loss_is_the_loss_of_the_whole_distribution(copy_model_facts):

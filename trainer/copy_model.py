@@ -234,7 +234,9 @@ class TransformerCopy(transformer.Transformer):
         the same for the same body: sampled_gumbel), and the one that shares most words with them is returned,
         with its beam score (consensus_choice). With SECOND_MODEL_HPARAM, the second model's beam titles (its own
         beam search, its variables under SECOND_MODEL_SCOPE/) are candidates too, after this model's (which win a
-        tie). "outputs" and "scores" keep their shapes."""
+        tie). "outputs" and "scores" keep their shapes; "candidates" [batch, n, length] and "candidate_scores"
+        [batch, n] add every candidate with its beam score, ranked by the same agreement, the returned title
+        first (an export adds them to its signature: trainer/export.py)."""
         samples = int(self._hparams.get(MBR_SAMPLES_HPARAM) or 0)
         if samples < 1 or beam_size < 2 or top_beams != 1:
             return super().infer(features, decode_length, beam_size, top_beams, alpha, use_tpu)
@@ -255,9 +257,13 @@ class TransformerCopy(transformer.Transformer):
             self._sampling = 0
         sampled = tf.reshape(sampled, [-1, samples, common_layers.shape_list(sampled)[-1]])
         ends_token, is_word = token_ends(self._subtokens(MBR_SAMPLES_HPARAM), self._vocab_size)
-        choice = consensus_choice(beams["outputs"], sampled, tf.constant(ends_token), tf.constant(is_word))
+        agreement = consensus_utility(beams["outputs"], sampled, tf.constant(ends_token), tf.constant(is_word))
+        choice = tf.argmax(agreement, axis=1, output_type=tf.int32)
+        ranked = tf.argsort(agreement, axis=1, direction="DESCENDING", stable=True)  # ties: the earlier first
         return {"outputs": tf.gather(beams["outputs"], choice, batch_dims=1),
-                "scores": tf.gather(beams["scores"], choice, batch_dims=1)}
+                "scores": tf.gather(beams["scores"], choice, batch_dims=1),
+                "candidates": tf.gather(beams["outputs"], ranked, batch_dims=1),
+                "candidate_scores": tf.gather(beams["scores"], ranked, batch_dims=1)}
 
     def _fast_decode(self, features, decode_length, *args, **kwargs):
         self._body_ids, self._written = _body_ids(features["inputs"]), None
@@ -470,8 +476,14 @@ def title_words(ids, ends_token, is_word):
 
 def consensus_choice(beams, samples, ends_token, is_word):
     """Minimum Bayes risk: per body, the index of the beam title [batch, beams, positions] whose words agree most
-    with the sampled titles [batch, samples, positions] (the sum of the word-unigram F1 with each, as ROUGE-1
-    without stemming); the first (the best-scored beam) on a tie."""
+    with the sampled titles [batch, samples, positions] (consensus_utility); the first (the best-scored beam) on a
+    tie."""
+    return tf.argmax(consensus_utility(beams, samples, ends_token, is_word), axis=1, output_type=tf.int32)
+
+
+def consensus_utility(beams, samples, ends_token, is_word):
+    """How much each beam title [batch, beams, positions] agrees with the sampled titles [batch, samples,
+    positions]: the sum of its word-unigram F1 with each (as ROUGE-1 without stemming), [batch, beams]."""
     batch, n_beams, beam_length = common_layers.shape_list(beams)
     n_samples, sample_length = common_layers.shape_list(samples)[1:]
     words_b, valid_b = title_words(tf.reshape(beams, [-1, beam_length]), ends_token, is_word)
@@ -487,4 +499,4 @@ def consensus_choice(beams, samples, ends_token, is_word):
     overlap = tf.reduce_sum(fb * tf.minimum(own, other) / tf.maximum(own, 1.0), axis=-1)
     total = tf.reduce_sum(fb, axis=-1) + tf.reduce_sum(fs, axis=-1)                    # [batch, beams, samples]
     f1 = 2.0 * overlap / tf.maximum(total, 1.0)
-    return tf.argmax(tf.reduce_sum(f1, axis=2), axis=1, output_type=tf.int32)
+    return tf.reduce_sum(f1, axis=2)

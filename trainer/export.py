@@ -4,7 +4,9 @@
 
 Writes model_base_path/<version>/ with saved_model.pb + variables/ and the serving_default predict signature
 (input: a batch of serialized tf.train.Example with int64 "inputs" = the body's subword ids ending in EOS;
-outputs: "outputs" ids and "scores"). The version is the checkpoint's global step, so exporting the same
+outputs: "outputs" ids and "scores"; when minimum Bayes risk decodes, also "candidates" [batch, n, length] and
+"candidate_scores" [batch, n]: every candidate title ranked by the samples' agreement, the chosen one first, so a
+client can offer the next ones as alternatives). The version is the checkpoint's global step, so exporting the same
 checkpoint twice gives the same version (and the second export does nothing) and a later checkpoint always gets
 a higher number. assets.extra/ (which TF Serving ignores) carries the vocabulary and a model card, so a client
 can find both beside the model.
@@ -36,6 +38,7 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 log = logging.getLogger("ghsumm.export")
 
 EXTRA_LENGTH = 40  # decode at most input length + this many subwords (titles are short)
+CANDIDATE_OUTPUTS = ("candidates", "candidate_scores")  # minimum Bayes risk's ranked titles and their scores
 
 
 def _is_local(path: str) -> bool:
@@ -86,6 +89,9 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     if second:
         trainer.hparams.set_hparam(hp, copy_model.SECOND_MODEL_HPARAM, 1)
     decode_hp = decoding.decode_hparams(f"beam_size={beam_size},alpha={alpha},extra_length={EXTRA_LENGTH}")
+    if model == copy_model.MODEL_NAME and beam_size > 1 and rules.get("mbr_samples"):
+        # the ranked candidates beside "outputs" and "scores" (trainer/copy_model.py, infer), which stay as they are
+        decode_hp.export_extra_infer_outputs = ",".join(CANDIDATE_OUTPUTS)
     run_config = trainer_lib.create_run_config(model_name=model, model_dir=model_dir, num_gpus=0)
     estimator = trainer_lib.create_estimator(model, hp, run_config, decode_hparams=decode_hp)
     problem = registry.problem(PROBLEM_NAME)

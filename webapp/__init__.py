@@ -7,6 +7,8 @@ and gets the title the model writes for it, plus a JSON API beside it.
 Routes:
     GET  /                      the page
     POST /api/summarize         {"body": "..."} or {"url": "https://github.com/o/r/issues/1"} -> title, score,
+                                confidence ("likely good" / "check it"), alternatives (up to 3 more titles),
+                                body_words and highlights (the body's words the title took, and where),
                                 model_version, elapsed_ms, input (what the model read), truncated, notice, issue
     GET  /api/random_issue      {"body", "title", "url"} of a real issue from the configured source
     GET  /healthz               the model server's reachability and version (200, or 503 when it cannot serve)
@@ -16,6 +18,7 @@ Routes:
     POST /github/webhook        GitHub's webhook: a title suggestion for every newly opened issue (webapp/webhook.py)
     GET  /suggestions           the webhook's recent decisions (page); GET /api/suggestions: the same as JSON
     GET  /metrics               Prometheus metrics (webapp/metrics.py; gunicorn: -c python:webapp.gunicorn_conf)
+    GET  /api/openapi.json      the JSON API as an OpenAPI 3.1 document (webapp/openapi.py)
 Errors are JSON {"error": message, "code": ...} with their status: 400 bad input or URL, 404 no such issue,
 413 request too large, 429 GitHub rate limit (with reset_at and Retry-After), 502 GitHub or model server
 failure, 503 model server down or timing out. Never a stack trace. Configuration: webapp/config.py.
@@ -49,7 +52,7 @@ SECURITY_HEADERS = {
 def create_app(config: dict | None = None) -> Flask:
     """The Flask app. Settings come from the environment (webapp/config.py); `config` overrides any of them by
     field name (e.g. {"model_server": "http://127.0.0.1:8501", "github_token": ""})."""
-    from webapp import webhook
+    from webapp import openapi, webhook
     from webapp.issues import IssueSource
     from webapp.metrics import WebMetrics
     from webapp.title_service import TitleService
@@ -70,6 +73,7 @@ def create_app(config: dict | None = None) -> Flask:
     suggester = Suggester(settings, titles, webhook_state, metrics)
     app.extensions["ghsumm"].update(webhook_state=webhook_state, suggester=suggester)
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(openapi.bp)
     if settings.webhook_secret:
         # The webhook's worker: at start-up (a restart continues the queued work), and again in a forked process.
         suggester.start()

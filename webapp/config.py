@@ -17,6 +17,9 @@ Variable (default): meaning
 - GHSUMM_GITHUB_HOST (derived from GITHUB_API_URL: github.com for api.github.com): the only host whose issue
   URLs are fetched
 - GHSUMM_GITHUB_TIMEOUT (10): seconds to wait for GitHub
+- GHSUMM_CONFIDENCE_MIN_SCORE (-5.95): a title whose model score is at least this is "likely good", below it
+  "check it" (the page and /api/summarize say which); the shipped model's median score on the bundled sample's
+  eval issues (data/warm_start/README.md, "Evaluation"): re-measure it for another model (`make quality`)
 - GHSUMM_WARM (false): load the vocabulary (and TensorFlow, ~7 s) in the background at start-up instead of on
   the first title request (the Kubernetes manifest and `python -m webapp` set it)
 
@@ -82,6 +85,7 @@ class Settings:
     github_host: str = ""
     github_timeout: float = 10.0
     warm: bool = False
+    confidence_min_score: float = -5.95
     webhook_secret: str = dataclasses.field(default="", repr=False)  # a secret, like github_token
     webhook_mode: str = "dry-run"
     webhook_dir: str = DEFAULT_WEBHOOK_DIR
@@ -97,7 +101,8 @@ class Settings:
            "model_base_path": "GHSUMM_MODEL_BASE_PATH", "max_input_ids": "GHSUMM_MAX_INPUT_IDS",
            "issues": "GHSUMM_ISSUES", "github_token": "GITHUB_TOKEN", "github_api_url": "GITHUB_API_URL",
            "github_host": "GHSUMM_GITHUB_HOST", "github_timeout": "GHSUMM_GITHUB_TIMEOUT",
-           "warm": "GHSUMM_WARM", "webhook_secret": "GHSUMM_WEBHOOK_SECRET", "webhook_mode": "GHSUMM_WEBHOOK_MODE",
+           "warm": "GHSUMM_WARM", "confidence_min_score": "GHSUMM_CONFIDENCE_MIN_SCORE",
+           "webhook_secret": "GHSUMM_WEBHOOK_SECRET", "webhook_mode": "GHSUMM_WEBHOOK_MODE",
            "webhook_dir": "GHSUMM_WEBHOOK_DIR", "webhook_issues": "GHSUMM_WEBHOOK_ISSUES",
            "suggest_min_score": "GHSUMM_SUGGEST_MIN_SCORE", "suggest_max_similarity": "GHSUMM_SUGGEST_MAX_SIMILARITY",
            "suggest_min_words": "GHSUMM_SUGGEST_MIN_WORDS", "webhook_retry_s": "GHSUMM_WEBHOOK_RETRY_S",
@@ -171,4 +176,4 @@ class Settings:
                 "model_name": self.model_name, "github_host": self.github_host,
                 "github_api_url": without_credentials(self.github_api_url),
                 "github_token_set": bool(self.github_token), "max_input_ids": self.max_input_ids,
-                "webhook_enabled": bool(self.webhook_secret)}
+                "confidence_min_score": self.confidence_min_score, "webhook_enabled": bool(self.webhook_secret)}

@@ -1,6 +1,12 @@
 """The title model as the web app uses it: serving.client.TitleClient (REST or gRPC) with the run's vocabulary,
-loaded on first use, and what the page needs besides the title: how much of the body the model read, the time
+loaded on first use, and what the page needs besides the title: a confidence in words, up to MAX_ALTERNATIVES
+other titles, the body's words the title took (to highlight), how much of the body the model read, the time
 taken, and each failure as a WebError (model server down or timing out: 503).
+
+The confidence: "likely good" when the model's score (the beam search's length-normalized log-probability of the
+title) is at least GHSUMM_CONFIDENCE_MIN_SCORE, else "check it"; the raw score stays in the answer. The
+alternatives are the next candidates minimum Bayes risk ranked (an export that decodes by it answers them:
+trainer/export.py), each with its own score and confidence; an export without them gives none.
 
 The vocabulary is GHSUMM_VOCAB when set; otherwise the one the export put beside the model, in the newest
 numbered version of GHSUMM_MODEL_BASE_PATH that has assets.extra/vocab.*.subwords.
@@ -16,6 +22,7 @@ import time
 
 from data import contract
 from data.clean import MAX_BODY_WORDS, clean_body, main_foreign_script
+from data.titles import taken_words, word_spans
 from serving.client import BadResponse, Codec, ModelNotFound, ServerDown, TitleClient, find_vocab
 from webapp.config import Settings, without_credentials
 from webapp.errors import WebError
@@ -25,6 +32,19 @@ from webapp.metrics import WebMetrics
 # and max_input_ids subwords, a few thousand characters, so this bounds the work without changing what it reads
 # for any real issue (and if it does, the page says the body was cut).
 MAX_BODY_CHARS = 100_000
+MAX_ALTERNATIVES = 3
+LIKELY_GOOD, CHECK_IT = "likely good", "check it"
+
+
+def confidence(score: float, min_score: float) -> str:
+    """The score in words: LIKELY_GOOD at or above min_score, else CHECK_IT."""
+    return LIKELY_GOOD if score >= min_score else CHECK_IT
+
+
+def taken(title: str, body: str) -> dict:
+    """The body's words the title took (lowercase) and where they stand in the body ([start, end) offsets)."""
+    words = taken_words(title, body)
+    return {"body_words": words, "highlights": word_spans(words, body)}
 
 
 def model_input_limit(vocab_path: str) -> int:
@@ -172,9 +192,14 @@ class TitleService:
             self.metrics.model_call("title", call_outcome(e), call_start)
             raise self._error(e) from None
         self.metrics.model_call("title", "ok", call_start)
-        return {"title": title.title, "score": title.score, "model_version": title.model_version,
+        min_score = self.settings.confidence_min_score
+        alternatives = [dict(title=text, score=score, confidence=confidence(score, min_score), **taken(text, body))
+                        for text, score in title.candidates[1:1 + MAX_ALTERNATIVES]]
+        return {"title": title.title, "score": title.score, "confidence": confidence(title.score, min_score),
+                "model_version": title.model_version,
                 "elapsed_ms": round((time.perf_counter() - start) * 1000, 1), "input": report,
-                "truncated": report["truncated"], "notice": report.get("notice", "")}
+                "truncated": report["truncated"], "notice": report.get("notice", ""),
+                **taken(title.title, body), "alternatives": alternatives}
 
     def health(self) -> dict:
         s = self.settings
