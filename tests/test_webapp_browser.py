@@ -209,3 +209,47 @@ def test_an_empty_title_shows_a_placeholder(browser, serve, webapp_config, stub_
     assert el(d, "title").text == "(the model returned an empty title)"
     assert "empty" in el(d, "title").get_attribute("class")
     assert el(d, "version").text == "3" and el(d, "score").text == "-7.000"
+
+
+def test_the_page_explains_its_title(browser, serve, webapp_config, stub_model_server, title_codec):
+    """The confidence in words (the raw score in a detail), up to three alternatives to pick from, and the body's
+    words the title took marked in the body; picking an alternative makes it the title, with its own words marked.
+    A stub model server answers candidates as a minimum Bayes risk export does."""
+    body = ("When I use a DataLoader with num_workers=4 on Windows the script hangs at the first batch.\n"
+            "On Linux the same script works. <b>not bold</b> 😀 Windows 11, torch 2.1.")
+    ranked = [("dataloader hangs on windows", -4.0), ("dataloader hangs on windows.", -4.1),
+              ("windows dataloader hangs forever", -7.5), ("the script hangs at the first batch", -5.0),
+              ("dataloader num_workers hangs on linux", -6.5), ("one too many", -3.0)]
+    stub = stub_model_server(title_codec.encoder.encode(ranked[0][0]) + [1], score=-4.0, version=7,
+                             candidates=[(title_codec.encoder.encode(t) + [1], s) for t, s in ranked])
+    d = browser
+    d.get_log("browser")  # what earlier tests left in the log
+    d.get(serve(create_app(dict(webapp_config, model_server=stub.url, confidence_min_score=-6.0))))
+    d.execute_script("arguments[0].value = arguments[1];", el(d, "body"), body)
+    el(d, "generate").click()
+    wait(d, lambda d: el(d, "result").is_displayed(), 60, "the generated title")
+    assert el(d, "title").text == "DataLoader hangs on Windows"
+    assert el(d, "confidence").text == "likely good" and "good" in el(d, "confidence").get_attribute("class")
+    assert el(d, "score").text == "-4.000"  # the raw score, in the detail's summary
+    assert not d.find_element(By.CSS_SELECTOR, "#score-detail p").is_displayed()  # its explanation: closed
+    d.find_element(By.CSS_SELECTOR, "#score-detail summary").click()
+    assert "-6.0" in d.find_element(By.CSS_SELECTOR, "#score-detail p").text
+
+    def alternatives():
+        return [(li.find_element(By.TAG_NAME, "button").text, li.find_element(By.CLASS_NAME, "confidence").text)
+                for li in el(d, "alternatives").find_elements(By.TAG_NAME, "li")]
+
+    def marked():
+        return [m.text for m in el(d, "body-view").find_elements(By.TAG_NAME, "mark")]
+    assert alternatives() == [("Windows DataLoader hangs forever", "check it"),
+                              ("The script hangs at the first batch", "likely good"),
+                              ("DataLoader num_workers hangs on Linux", "check it")]
+    assert marked() == ["DataLoader", "Windows", "hangs", "Windows"]
+    assert el(d, "body-view").text == body  # the whole body, as text (the <b> stays text)
+    screenshot(d, "webapp-title-explained.png")
+    el(d, "alternatives").find_elements(By.TAG_NAME, "button")[2].click()  # pick the third
+    assert el(d, "title").text == "DataLoader num_workers hangs on Linux" and el(d, "confidence").text == "check it"
+    assert el(d, "score").text == "-6.500"
+    assert marked() == ["DataLoader", "num_workers", "hangs", "Linux"]
+    assert alternatives()[0] == ("DataLoader hangs on Windows", "likely good")  # the first title can be picked back
+    assert page_errors(d) == []

@@ -53,16 +53,72 @@
 
   body.addEventListener("input", function () { randomIssue = null; });
 
-  function render(data) {
-    var title = $("title");
-    if (typeof data.title === "string" && data.title.trim()) {
-      title.textContent = data.title;
+  // The body the answer's highlights point into, as code points: [start, end) offsets count code points.
+  var shownBody = [];
+  var options = [];  // the title and its alternatives: {title, score, confidence, highlights}
+  var chosen = 0;
+
+  // The body with the chosen title's words marked (text nodes and <mark> elements: never HTML).
+  function showTaken(highlights) {
+    var view = $("body-view"), pos = 0;
+    view.textContent = "";
+    (highlights || []).forEach(function (span) {
+      if (span[0] < pos) { return; }
+      view.appendChild(document.createTextNode(shownBody.slice(pos, span[0]).join("")));
+      var mark = document.createElement("mark");
+      mark.textContent = shownBody.slice(span[0], span[1]).join("");
+      view.appendChild(mark);
+      pos = span[1];
+    });
+    view.appendChild(document.createTextNode(shownBody.slice(pos).join("")));
+    $("taken-box").hidden = !(highlights && highlights.length);
+  }
+
+  function confidenceBadge(el, confidence) {
+    el.textContent = confidence || "";
+    el.className = "confidence " + (confidence === "likely good" ? "good" : "check");
+  }
+
+  // The chosen option as the title (its confidence, score and highlights); the others as buttons to pick.
+  function showChoice() {
+    var option = options[chosen], title = $("title");
+    if (typeof option.title === "string" && option.title.trim()) {
+      title.textContent = option.title;
       title.classList.remove("empty");
     } else {
       title.textContent = "(the model returned an empty title)";
       title.classList.add("empty");
     }
-    $("score").textContent = typeof data.score === "number" ? data.score.toFixed(3) : "–";
+    confidenceBadge($("confidence"), option.confidence);
+    $("confidence-help").textContent = option.confidence === "likely good"
+      ? "the model is fairly sure of this title" : "the model is less sure: read it against the issue";
+    $("score").textContent = typeof option.score === "number" ? option.score.toFixed(3) : "–";
+    var list = $("alternatives");
+    list.textContent = "";
+    options.forEach(function (other, i) {
+      if (i === chosen) { return; }
+      var item = document.createElement("li"), pick = document.createElement("button"),
+        badge = document.createElement("span");
+      pick.type = "button";
+      pick.className = "alternative";
+      pick.textContent = other.title;
+      pick.title = "Use this title";
+      pick.addEventListener("click", function () { chosen = i; showChoice(); });
+      confidenceBadge(badge, other.confidence);
+      item.appendChild(pick);
+      item.appendChild(badge);
+      list.appendChild(item);
+    });
+    $("alternatives-box").hidden = options.length < 2;
+    showTaken(option.highlights);
+  }
+
+  function render(data, sentBody) {
+    shownBody = Array.from(data.issue ? data.issue.body : sentBody);
+    options = [{title: data.title, score: data.score, confidence: data.confidence, highlights: data.highlights}]
+      .concat(Array.isArray(data.alternatives) ? data.alternatives : []);
+    chosen = 0;
+    showChoice();
     $("version").textContent = data.model_version === null || data.model_version === undefined
       ? "unknown" : String(data.model_version);
     $("elapsed").textContent = typeof data.elapsed_ms === "number" ? Math.round(data.elapsed_ms) + " ms" : "–";
@@ -102,7 +158,7 @@
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify(payload)
     }).then(function (data) {
-      render(data);
+      render(data, payload.body || "");
       if (payload.url) { randomIssue = null; }
     }).catch(function (e) {
       result.hidden = true;
