@@ -17,7 +17,7 @@ WORK ?= work
 PIP_FLAGS := --no-warn-script-location
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help envs run stop compile test bench quality load_test clean-envs
+.PHONY: help envs run stop compile test bench adapt quality load_test clean-envs
 envs: $(APP_READY) $(T2T_READY) ## create the two pinned environments (.venv/app, .venv/t2t), or rebuild one whose pins changed
 
 # `make help`: every target of this file with its `## ` description (a target without one is listed bare).
@@ -85,6 +85,14 @@ quality: envs ## the shipped model's ROUGE against the lead baselines: bundled s
 
 bench: envs ## speed and memory, each as a ratio against a reference run (python -m benchmarks)
 	$(APP)/bin/python -m benchmarks
+
+# Does retraining pay (issue 32)? A pipeline run serves the model, then `pipeline retrain` on earlier issues of
+# ../shared/data's dated sources must lift the later ones and be promoted within 15 min, and one on junk must be
+# refused (benchmarks/adaptation.py; figures in $(WORK)/adaptation/adaptation.json). ADAPT_ARGS: its flags, e.g.
+# ADAPT_ARGS="--max_new 40 --max_later 40 --more_steps 5" for a quick run (python -m benchmarks adaptation --help).
+ADAPT_ARGS ?=
+adapt: envs ## does retraining on new issues lift later ones, and is junk refused? (~30 min; ADAPT_ARGS)
+	$(APP)/bin/python -m benchmarks adaptation --work $(WORK)/adaptation $(ADAPT_ARGS)
 
 clean-envs: ## remove both environments
 	rm -rf $(VENV)

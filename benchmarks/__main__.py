@@ -1,8 +1,13 @@
-"""Runs every benchmark: `python -m benchmarks [name ...]` (names: preprocess, serving, webapp, trainer).
+"""Runs the benchmarks: `python -m benchmarks [name ...] [--option ...]`.
+
+With no name, the speed benchmarks (DEFAULT: preprocess, serving, webapp, trainer; `make bench`). adaptation, whether
+retraining on new issues pays (~30 min, `make adapt`; benchmarks/adaptation.py), runs only when named; options after
+the names go to it (`python -m benchmarks adaptation --max_new 40 --max_later 40 --more_steps 5`).
 
 Every work dir and temporary file of a run (the benchmarks' own, their processes': checkpoints, exports, logs)
 goes under one /tmp/ghsumm-bench-* dir, removed when every benchmark passes (a trainer run leaves 1.4 GB there)
-and kept, with its logs, when one fails or GHSUMM_BENCH_KEEP=1."""
+and kept, with its logs, when one fails or GHSUMM_BENCH_KEEP=1 (adaptation's own work dir is its --work)."""
+import itertools
 import os
 import shutil
 import sys
@@ -12,26 +17,37 @@ from data import project
 
 project.quiet_tensorflow()  # the benchmarks' imports load TensorFlow
 
-from benchmarks import preprocess, serving, trainer, webapp  # noqa: E402
+from benchmarks import adaptation, preprocess, serving, trainer, webapp  # noqa: E402
 
 BENCHMARKS = {"preprocess": preprocess.main, "serving": serving.main, "webapp": webapp.main,
-              "trainer": trainer.main}
+              "trainer": trainer.main, "adaptation": adaptation.main}
+DEFAULT = ["preprocess", "serving", "webapp", "trainer"]  # what runs when no name is given
+TAKES_OPTIONS = {"adaptation"}  # the benchmarks whose main takes the options given after the names
 KEEP = "GHSUMM_BENCH_KEEP"
 
 
 def main(argv=None) -> int:
-    names = (argv if argv is not None else sys.argv[1:]) or list(BENCHMARKS)
+    args = argv if argv is not None else sys.argv[1:]
+    names = list(itertools.takewhile(lambda a: not a.startswith("-"), args))
+    options = args[len(names):]
+    names = names or list(DEFAULT)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    if options and not set(names) <= TAKES_OPTIONS:
+        print(f"options {options} are for {', '.join(sorted(TAKES_OPTIONS))} alone", file=sys.stderr)
         return 2
     scratch = tempfile.mkdtemp(prefix="ghsumm-bench-")
     before = tempfile.tempdir, os.environ.get("TMPDIR")
     tempfile.tempdir = os.environ["TMPDIR"] = scratch  # this process's mkdtemp, and its children's
     code = 1
     try:
-        code = max(BENCHMARKS[n]() for n in names)
+        code = max(BENCHMARKS[n](options) if n in TAKES_OPTIONS else BENCHMARKS[n]() for n in names)
         return code
+    except SystemExit as e:  # an option parser's --help (0) or usage error (2)
+        code = e.code or 0
+        raise
     finally:
         tempfile.tempdir = before[0]
         if before[1] is None:
