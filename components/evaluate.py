@@ -11,7 +11,9 @@ eval/promotion.json and the step record.
 The model the run started from (copy_checkpoint's checkpoint_dir), when it is not the served version: exported once
 per working dir (working_dir/start_models/, `python -m trainer export` in the t2t environment: this step runs in
 the t2t image) and scored on the general set into eval/start/; the paired comparison goes into eval/start.json and
-the step record. report.html shows every comparison.
+the step record. report.html shows every comparison. In the first run of a working dir (nothing served) promote_rule
+judges the trained model against it: when the rule refuses, serve publishes the model the run started from
+(start.json's served_instead) and a retrain continues that one.
 It takes export's Model artifact and outputs the scores as a Metrics artifact, report.html as an HTML artifact
 and a Markdown summary, for the run page (components/artifacts.py)."""
 from kfp import dsl
@@ -81,9 +83,15 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
         start_dir = score("evaluate_start", base, os.path.join(out, "start"), promo.GENERAL, [])
         start = dict(promo.comparison(promo.GENERAL, "start model step %d" % step, out, start_dir), step=step,
                      checkpoint_dir=checkpoint_dir)
-        rt.write_json(os.path.join(out, "start.json"), start)
         print("[evaluate] trained model vs the model it started from (step %d), %s"
               % (step, promo.format_comparison(start)))
+        if not served:  # the first run of a working dir: the model it continued is the one to beat
+            decision = promo.decide(promote_rule, step, start, versus="vs the model it started from (step %d)" % step)
+            start.update(rule=promote_rule, promote=decision["promote"], reason=decision["reason"])
+            if not decision["promote"]:
+                start["served_instead"] = base  # serve publishes the model it started from
+                print("[evaluate] the model it started from is served: %s" % decision["reason"])
+        rt.write_json(os.path.join(out, "start.json"), start)
     scores.add_comparisons(out, (promotion or {}).get("comparisons", []) + ([start] if start else []), promotion)
     rt.record_step(run_dir, "evaluate", gate=gate, eval_dir=out, metrics_path=os.path.join(out, "metrics.json"),
                    report_path=os.path.join(out, "report.html"), rouge=metrics.get("rouge", {}),

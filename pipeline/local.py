@@ -190,6 +190,9 @@ def summary(status: dict, working_dir: str) -> str:
         if ev.get("start"):
             lines.append("   trained model vs the model it started from (step %s), %s"
                          % (ev["start"]["step"], format_comparison(ev["start"])))
+            if ev["start"].get("served_instead"):
+                lines.append("   so the model it started from is served (promote_rule %s: %s)"
+                             % (ev["start"].get("rule", "?"), ev["start"].get("reason", "")))
     sv = steps.get("serve")
     if sv and status["state"] == "SUCCEEDED":
         lines.append("   model server: %s/v1/models/%s (version %s, gRPC %s, log %s)"

@@ -13,7 +13,8 @@ From the version served now (the highest under working_dir/serving/<model_name>)
                  data's eval split stays the general dev set. --since DATE keeps only issues created on or after
                  DATE, old and new (data/preprocess.py --since, through beam_args)
   vocabulary     its model's (preprocess encodes with checkpoint_dir's vocabulary)
-  checkpoint_dir its model dir (the warm start: copy_checkpoint checks vocabulary and layer sizes)
+  checkpoint_dir its model dir (the warm start: copy_checkpoint checks vocabulary and layer sizes); the model that
+                 run started from when that run served it instead of its own
   hparams_set, hparams   its own
   train_steps    its checkpoint's step + --more_steps
 The run gets a new run id (working_dir/<run id>/, with retrain.json saying what it was chosen from); evaluate
@@ -114,6 +115,9 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
     train = rundir.read_step(run_dir, "train", {})
     parent.update({k: train[k] for k in ("hparams_set", "hparams") if k in train})
     model_dir = train.get("model_dir") or rundir.output_dir(run_dir, "model")
+    start = rundir.read_step(run_dir, "evaluate", {}).get("start") or {}
+    if start.get("served_instead"):  # that run served the model it started from, not its own (components/evaluate)
+        model_dir = start["checkpoint_dir"]
     step = checkpoint_step(model_dir)
     # the old data: everything the served model learned from (a retrain's own new data included), replayed
     if old_data is None:

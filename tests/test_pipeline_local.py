@@ -5,6 +5,7 @@ first step, and what each of these runs prints (each step's start, progress and 
 output). Tiny settings: 5 train steps, 10 eval issues; and the default run (what `make run` does), two steps
 past the shipped warm start."""
 import json
+import os
 import re
 from pathlib import Path
 
@@ -232,7 +233,8 @@ TEMPLATED_BODIES = [
 
 def test_the_default_run_continues_the_shipped_warm_start(run_pipeline, pipeline_sample_csv, tmp_path):
     """What `make run` does, two steps long: the pipeline's defaults (checkpoint_dir = data/warm_start, its
-    hyper-parameter set, its vocabulary and its title_target) give a served model that continues its step."""
+    hyper-parameter set, its vocabulary and its title_target) give a model that continues its step. With
+    promote_rule never the first run of a working dir serves the model it started from instead (issue 32)."""
     import subprocess
     import sys
     from pipeline.gh_summ import WARM_HPARAMS_SET, WARM_STEP
@@ -241,9 +243,10 @@ def test_the_default_run_continues_the_shipped_warm_start(run_pipeline, pipeline
     working_dir = tmp_path / "work"
     try:
         proc, status = run_pipeline(working_dir, "--data", pipeline_sample_csv, "--train_steps", WARM_STEP + 2,
-                                    "--gpus", "0", "--eval_max_issues", "10", "--deploy_webapp", "false")
+                                    "--gpus", "0", "--eval_max_issues", "10", "--deploy_webapp", "false",
+                                    "--promote_rule", "never")
         assert proc.returncode == 0, proc.stdout[-8000:]
-        assert status["state"] == "SUCCEEDED" and status["steps"]["serve"]["version"] == WARM_STEP + 2
+        assert status["state"] == "SUCCEEDED" and status["steps"]["serve"]["version"] == WARM_STEP
         run_dir = Path(status["run_dir"])
         card = json.loads((REPO / "data" / "warm_start" / "ghsumm_model.json").read_text())
         stats = json.loads((run_dir / "data" / "stats.json").read_text())
@@ -265,6 +268,9 @@ def test_the_default_run_continues_the_shipped_warm_start(run_pipeline, pipeline
                          r"[\d.]+ vs [\d.]+, paired [-+][\d.]+ \+- [\d.]+ ROUGE-L, \d+ titles changed$" % WARM_STEP,
                          proc.stdout, re.M), proc.stdout[-3000:]
         assert "start model step %d" % WARM_STEP in (run_dir / "eval" / "report.html").read_text()
+        assert start["promote"] is False and start["served_instead"].startswith(str(working_dir / "start_models"))
+        assert status["steps"]["serve"]["source"] == os.path.join(start["served_instead"], str(WARM_STEP))
+        assert "   so the model it started from is served (promote_rule never: " in proc.stdout, proc.stdout[-3000:]
         runs = subprocess.run([sys.executable, "-m", "pipeline", "runs", "--working_dir", str(working_dir)], cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120).stdout
         assert "vs start step %d: general " % WARM_STEP in runs, runs

@@ -352,7 +352,8 @@ def test_a_second_model_travels_with_its_warm_start_and_its_beam_titles_join_the
     """`trainer add_second_model` stores a copy model's weights (float16) in another model dir's second_model/;
     copy_checkpoint carries it along; an export that decodes by minimum Bayes risk builds its beam search beside
     the model's (its variables under second_model/) and says so in the model card. A second model with the first
-    one's weights proposes the same titles, so no title changes; a model of other sizes is refused."""
+    one's weights proposes the same titles, so no title changes; a continued run trains it too; a model of other sizes
+    is refused."""
     import numpy as np
     import tensorflow as tf
     model, killed_at, _ = trained
@@ -389,6 +390,17 @@ def test_a_second_model_travels_with_its_warm_start_and_its_beam_titles_join_the
     assert (outputs[:, width:] == 0).all() and (alone_outputs[:, width:] == 0).all()
     np.testing.assert_array_equal(outputs[:, :width], alone_outputs[:, :width])
     np.testing.assert_allclose(scores, alone_scores, rtol=1e-5)
+
+    # A continued run trains the second model too, as many steps, then stores it back (weights only, float16).
+    fast = COPY_TINY[:-1] + [COPY_TINY[-1] + ",ghsumm_continue_warmup=1,ghsumm_continue_scale=10"]  # visible in float16
+    out = check_ok(run_t2t(["-m", "trainer", "train", "--data_dir", preprocessed_sample, "--model_dir", warm,
+                            "--train_steps", step + 2] + fast)).stdout
+    assert "training the second model too" in out, out[-3000:]
+    trained_second = tf.train.load_checkpoint(str(warm / "second_model" / f"model.ckpt-{step + 2}"))
+    assert {d for d in trained_second.get_variable_to_dtype_map().values()} == {tf.float16}
+    assert not (warm / "second_model_training").exists()
+    assert any(not np.array_equal(stored.get_tensor(n), trained_second.get_tensor(n))
+               for n in stored.get_variable_to_dtype_map())
 
     proc = run_t2t(["-m", "trainer", "add_second_model", "--model_dir", model, "--out", first])
     assert proc.returncode == 2 and "is not a transformer_copy" in proc.stdout, proc.stdout[-2000:]

@@ -314,6 +314,39 @@ def _copy_second_model(checkpoint_dir: str, model_dir: str) -> None:
     log.info("copied the second model %s into %s", source, target)
 
 
+SECOND_MODEL_TRAINING = "second_model_training"  # in a model dir: where a continued run trains its second model
+
+
+def prepare_second_model_training(model_dir: str) -> tuple[str, int]:
+    """(dir, step): a T2T model dir in which model_dir's second model can be trained on, made once: model_dir's
+    newest checkpoint (the same variables) with the second model's weights (as float32), zero Adam moments and
+    iterations and the second model's step, the vocabulary, its run file and a continuation record (trainer train
+    continues it as gently as the model). A dir made before (a killed run) is kept as it is."""
+    import numpy as np
+    run_dir = os.path.join(model_dir, SECOND_MODEL_TRAINING)
+    have = newest_checkpoint(run_dir)
+    if have:
+        return run_dir, continuation.read_record(run_dir)["start_step"]
+    source, main = second_model_checkpoint(model_dir), newest_checkpoint(model_dir)
+    if not source or not main:
+        raise IncompatibleCheckpoint(f"{model_dir} has no second model or no checkpoint of its own")
+    # every variable of the model's own checkpoint (T2T's loss averages, the step, the optimizer's), its slots and
+    # iterations zero, then the second model's weights over the model's
+    tensors = _all_tensors(main)
+    tensors.update({n: np.zeros_like(v) for n, v in tensors.items() if _is_slot(n) or n == OPTIMIZER_ITERATIONS})
+    tensors.update(_as_float32(_all_tensors(source)))
+    step = int(source.rsplit("-", 1)[1])
+    tensors["global_step"] = np.array(step, dtype=tensors["global_step"].dtype)
+    tf.io.gfile.makedirs(run_dir)
+    name = os.path.basename(source)
+    _write_checkpoint(os.path.join(run_dir, name), tensors)
+    tf.io.gfile.copy(os.path.join(model_dir, VOCAB_FILENAME), os.path.join(run_dir, VOCAB_FILENAME), overwrite=True)
+    tf.io.gfile.copy(os.path.join(os.path.dirname(source), RUN_FILE), os.path.join(run_dir, RUN_FILE), overwrite=True)
+    continuation.write_record(run_dir, step, source)
+    _write_index(run_dir, name)
+    return run_dir, step
+
+
 def add_second_model(model_dir: str, out_dir: str) -> str:
     """Writes the newest checkpoint of model_dir as out_dir's second model: its transformer_copy weights only
     (no optimizer state), stored as float16 (half the size; export reads them back as float32), with its run

@@ -22,7 +22,9 @@ FACTOR = "continuation"
 # measured best for a continued run, overridable with --hparams like any other.
 START_HPARAM, END_HPARAM = "ghsumm_continue_start", "ghsumm_continue_end"
 DEFAULTS = {"ghsumm_continue_scale": 0.2, "ghsumm_continue_warmup": 50, "ghsumm_continue_decay": 1,
-            "ghsumm_continue_floor": 0.1}
+            "ghsumm_continue_floor": 0.1,
+            # 1: a second model the model dir carries trains beside it (trainer/train.py, train_second_model)
+            "ghsumm_continue_second_model": 1}
 
 
 def write_record(model_dir: str, step: int, source: str) -> None:

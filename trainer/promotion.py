@@ -134,13 +134,14 @@ def _said(c: dict) -> str:
 
 # ---------------------------------------------------------------- the decision
 
-def decide(rule: str, served_version: int, general: dict, new: dict | None = None) -> dict:
+def decide(rule: str, served_version: int, general: dict, new: dict | None = None, versus: str = "") -> dict:
     """Whether the new model replaces the served one, from the paired comparisons (comparison()) of the two on the
     general set and, when the data dir held new issues out, on those. Returns the decision record (evaluate writes
     it to eval/promotion.json): rule, promote, reason (one line naming the numbers), served_version, new_rouge_l,
-    served_rouge_l and n_issues (general set), comparisons (general first, then new when there)."""
+    served_rouge_l and n_issues (general set), comparisons (general first, then new when there). versus: what the
+    reason calls the other model (default "vs served version N")."""
     kind, number = parse_rule(rule)
-    versus = "vs served version %d" % served_version
+    versus = versus or "vs served version %d" % served_version
     if kind in ("always", "never"):
         promote, reason = kind == "always", "promote_rule %s; %s %s" % (
             kind, "; ".join(_said(c) for c in [general] + ([new] if new else [])), versus)

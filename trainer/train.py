@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 
 from trainer import compat
@@ -146,6 +148,7 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
                  train_steps)
         if not tf.io.gfile.exists(os.path.join(model_dir, "loss_curve.png")):
             write_loss_curve(model_dir)  # a killed run never wrote it
+        train_second_model(data_dir, model_dir, train_steps, hparams_set, hparams, bfloat16)
         return start_step
     hp = trainer_lib.create_hparams(hparams_set, hparams)  # create_experiment adds data_dir and the problem
     record_run(model_dir, data_dir, hp, hparams_set, hparams)
@@ -167,7 +170,37 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
     final = newest_step(model_dir)
     log.info("trained %d -> %d steps in %s", start_step, final, _duration(time.time() - started))
     write_loss_curve(model_dir)
+    train_second_model(data_dir, model_dir, train_steps, hparams_set, hparams, bfloat16)
     return final
+
+
+def train_second_model(data_dir: str, model_dir: str, train_steps: int, hparams_set: str, hparams: str,
+                       bfloat16: str = "auto") -> None:
+    """A continued run that carries a second model (copy_checkpoint brought it along) trains it as many steps as
+    the model, on the same data and as gently, then stores it back as the model dir's second model: minimum Bayes
+    risk pools both models' titles, and a second model left behind lost most of what it added (data/warm_start/
+    README.md, "Continued training"). The hyper-parameter ghsumm_continue_second_model=0 leaves it as it is. Its
+    training runs as its own `trainer train` (a second T2T graph in one process is not safe) in a sub-dir, which
+    goes once the second model is stored; a killed run resumes it."""
+    continued = continuation.read_record(model_dir)
+    second = checkpoint.second_model_checkpoint(model_dir)
+    if not continued or not second:
+        return
+    from tensor2tensor.utils import trainer_lib
+    if not trainer_lib.create_hparams(hparams_set, hparams).get("ghsumm_continue_second_model", 1):
+        return
+    run_dir, second_start = checkpoint.prepare_second_model_training(model_dir)
+    target = second_start + train_steps - continued["start_step"]
+    if int(second.rsplit("-", 1)[1]) >= target:
+        return
+    log.info("training the second model too: steps %d -> %d", newest_step(run_dir), target)
+    command = [sys.executable, "-m", "trainer", "train", "--data_dir", data_dir, "--model_dir", run_dir,
+               "--train_steps", str(target), "--hparams_set", hparams_set, "--hparams", hparams,
+               "--bfloat16", bfloat16]
+    subprocess.run(command, check=True)
+    checkpoint.add_second_model(run_dir, model_dir)
+    tf.io.gfile.rmtree(run_dir)
+    log.info("the second model is at step %d", target)
 
 
 def _experiment(hp, data_dir: str, model_dir: str, train_steps: int, workers: int = 0,
