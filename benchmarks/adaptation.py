@@ -27,9 +27,10 @@ The run, all real commands (subprocesses, output in <work>/logs/) in one working
   6. `pipeline stop`: the model server stops.
 It prints a table and issue 32's verdicts (later gain >= 1.0 ROUGE-L; general dev set gain >= -2 standard errors;
 junk refused; the retrain promoted and serving within 15 minutes) and writes adaptation.json in the work dir, with
-every figure; data/warm_start/README.md keeps them. Exit 0 when every target is met, 1 when one is missed, 2 when
-a command fails. A quick run: --max_new 40 --max_later 40 --more_steps 5 (--more_steps, --hparams and
---retrain_args go to both retrains; the pipeline run of step 1 still trains its 200 steps).
+every figure; data/warm_start/README.md ("Continued training") and docs/model-history.md keep them. Exit 0 when
+every target is met, 1 when one is missed, 2 when a command fails. A quick run: --max_new 40 --max_later 40
+--more_steps 5 (--more_steps, --hparams and --retrain_args go to both retrains; the pipeline run of step 1 still
+trains its 200 steps).
 """
 from __future__ import annotations
 
@@ -337,7 +338,7 @@ def main(argv=None) -> int:
     p.add_argument("--max_new", type=int, metavar="N", help="at most N new issues (each repository's share, in "
                    "time order; a quick run)")
     p.add_argument("--max_later", type=int, metavar="N", help="at most N later issues (likewise)")
-    p.add_argument("--more_steps", type=int, help="both retrains' --more_steps (default: pipeline retrain's, 200)")
+    p.add_argument("--more_steps", type=int, help="both retrains' --more_steps (default: pipeline retrain's, 400)")
     p.add_argument("--hparams", help="both retrains' --hparams (default: the served run's)")
     p.add_argument("--retrain_args", default="", metavar="'FLAGS'", help="more flags for both `pipeline retrain` "
                    "runs, one string (e.g. '--eval_max_issues 20')")

@@ -263,7 +263,8 @@ def test_new_files_go_to_new_data_and_the_served_runs_new_data_to_data(tmp_path)
     # everything the served model learned from is replayed as the old data; the new file is the weighted input
     assert params["data"] == "/d/old.csv,/d/new-1.jsonl,/d/new-1b.jsonl"
     assert params["new_data"] == str(new) and (params["new_weight"], params["new_eval_percent"]) == (3, 25.0)
-    assert params["train_steps"] == 8 + 200 and params["checkpoint_dir"] == str(work / "gh-summ-parent" / "model")
+    assert params["train_steps"] == 8 + retrain.MORE_STEPS
+    assert params["checkpoint_dir"] == str(work / "gh-summ-parent" / "model")
     assert info["old_data"] == params["data"].split(",") and (info["new_weight"], info["new_eval_percent"]) == (3, 25.0)
 
     params, _ = retrain.choose(str(work), "ghsumm", [str(new)], old_data="/d/other.csv", defaults=defaults)

@@ -148,7 +148,7 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
                  train_steps)
         if not tf.io.gfile.exists(os.path.join(model_dir, "loss_curve.png")):
             write_loss_curve(model_dir)  # a killed run never wrote it
-        train_second_model(data_dir, model_dir, train_steps, hparams_set, hparams, bfloat16)
+        train_second_model(data_dir, model_dir, train_steps, hparams_set, hparams, bfloat16, progress_secs)
         return start_step
     hp = trainer_lib.create_hparams(hparams_set, hparams)  # create_experiment adds data_dir and the problem
     record_run(model_dir, data_dir, hp, hparams_set, hparams)
@@ -170,12 +170,12 @@ def train(data_dir: str, model_dir: str, train_steps: int, hparams_set: str = pr
     final = newest_step(model_dir)
     log.info("trained %d -> %d steps in %s", start_step, final, _duration(time.time() - started))
     write_loss_curve(model_dir)
-    train_second_model(data_dir, model_dir, train_steps, hparams_set, hparams, bfloat16)
+    train_second_model(data_dir, model_dir, train_steps, hparams_set, hparams, bfloat16, progress_secs)
     return final
 
 
 def train_second_model(data_dir: str, model_dir: str, train_steps: int, hparams_set: str, hparams: str,
-                       bfloat16: str = "auto") -> None:
+                       bfloat16: str = "auto", progress_secs: float = 10.0) -> None:
     """A continued run that carries a second model (copy_checkpoint brought it along) trains it as many steps as
     the model, on the same data and as gently, then stores it back as the model dir's second model: minimum Bayes
     risk pools both models' titles, and a second model left behind lost most of what it added (data/warm_start/
@@ -196,7 +196,7 @@ def train_second_model(data_dir: str, model_dir: str, train_steps: int, hparams_
     log.info("training the second model too: steps %d -> %d", newest_step(run_dir), target)
     command = [sys.executable, "-m", "trainer", "train", "--data_dir", data_dir, "--model_dir", run_dir,
                "--train_steps", str(target), "--hparams_set", hparams_set, "--hparams", hparams,
-               "--bfloat16", bfloat16]
+               "--bfloat16", bfloat16, "--progress_secs", str(progress_secs)]
     subprocess.run(command, check=True)
     checkpoint.add_second_model(run_dir, model_dir)
     tf.io.gfile.rmtree(run_dir)
