@@ -152,7 +152,8 @@ def choose(working_dir: str, model_name: str, new_data: list[str], old_data: str
         params["beam_args"] = (params.get("beam_args", "") + " --since " + since).strip()
     promotion.parse_rule(params["promote_rule"])
     info = {"served_version": served, "served_run": source.get("run_id"), "served_run_dir": run_dir,
-            "served_rouge_l": source.get("rouge_l"), "checkpoint_dir": model_dir, "checkpoint_step": step,
+            "served_rouge_l": start.get("old_rouge_l") if start.get("served_instead") else source.get("rouge_l"),
+            "checkpoint_dir": model_dir, "checkpoint_step": step,
             "more_steps": more_steps, "old_data": old, "new_data": new_data, "since": since,
             "new_weight": params.get("new_weight"), "new_eval_percent": params.get("new_eval_percent")}
     return params, info

@@ -250,6 +250,29 @@ def served_retrain(working_dir, parameters: dict, version=9, step=8):
         {"event": "published", "version": version, "run_id": run_dir.name, "run_dir": str(run_dir)}) + "\n")
 
 
+def test_a_served_start_model_is_what_a_retrain_continues(tmp_path):
+    """A first run that served the model it started from (its own lost to it) is continued from that model."""
+    from components import rundir
+    from pipeline import retrain
+    from pipeline.gh_summ import parameters
+    work = tmp_path / "work"
+    served_retrain(work, {"data": "/d/old.csv"})
+    start_dir = tmp_path / "warm_start"
+    start_dir.mkdir()
+    (start_dir / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-14000"\n')
+    evaluated = {"start": {"served_instead": str(tmp_path / "start_models" / "x"), "checkpoint_dir": str(start_dir),
+                           "old_rouge_l": 22.99, "step": 14000}}
+    path = rundir.step_path(str(work / "gh-summ-parent"), "evaluate")
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as f:
+        json.dump(evaluated, f)
+    new = tmp_path / "new.jsonl"
+    new.write_text("")
+    params, info = retrain.choose(str(work), "ghsumm", [str(new)], defaults=parameters())
+    assert params["checkpoint_dir"] == str(start_dir) and params["train_steps"] == 14000 + retrain.MORE_STEPS
+    assert info["served_rouge_l"] == 22.99
+
+
 def test_new_files_go_to_new_data_and_the_served_runs_new_data_to_data(tmp_path):
     from pipeline import retrain
     from pipeline.gh_summ import parameters
