@@ -18,10 +18,12 @@ import os
 
 RECORD_FILE = "continuation.json"
 FACTOR = "continuation"
-# hparams the factor reads (added to the set by `hparams_for`); the defaults are what data/warm_start/README.md
-# measured best for a continued run, overridable with --hparams like any other.
+# hparams the factor reads (added to the project's sets by `add_hparams`); the defaults are what
+# data/warm_start/README.md measured best for a continued run, overridable with --hparams like any other. The
+# start and end steps are set by `apply` for each run.
 START_HPARAM, END_HPARAM = "ghsumm_continue_start", "ghsumm_continue_end"
-DEFAULTS = {"ghsumm_continue_scale": 0.2, "ghsumm_continue_warmup": 50, "ghsumm_continue_decay": 1,
+DEFAULTS = {START_HPARAM: 0, END_HPARAM: 0,
+            "ghsumm_continue_scale": 0.2, "ghsumm_continue_warmup": 50, "ghsumm_continue_decay": 1,
             "ghsumm_continue_floor": 0.1,
             # 1: a second model the model dir carries trains beside it (trainer/train.py, train_second_model)
             "ghsumm_continue_second_model": 1}
@@ -53,11 +55,8 @@ def apply(hp, start_step: int, end_step: int) -> None:
     """Multiplies hparams hp's learning rate by the continuation factor for a run from start_step to end_step."""
     register()
     add_hparams(hp)
-    for name, value in ((START_HPARAM, int(start_step)), (END_HPARAM, int(end_step))):
-        if name in hp.values():
-            hp.set_hparam(name, value)
-        else:
-            hp.add_hparam(name, value)
+    hp.set_hparam(START_HPARAM, int(start_step))
+    hp.set_hparam(END_HPARAM, int(end_step))
     names = [n.strip() for n in hp.learning_rate_schedule.split("*")]
     if FACTOR not in names:
         hp.learning_rate_schedule = hp.learning_rate_schedule + "*" + FACTOR
