@@ -45,13 +45,24 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
         return where if eval_set == promo.GENERAL else os.path.join(where, eval_set)  # eval/, eval/new/
 
     def score(step: str, model: str, where: str, eval_set: str, extra: list) -> str:
-        """trainer.evaluate of a model on one eval set, into set_dir(where, eval_set); that dir."""
+        """trainer.evaluate of a model on one eval set, into set_dir(where, eval_set); that dir. A scoring of the
+        same model on the same issues in an earlier run of the working dir is reused (not for a gate: extra)."""
         issues = [] if eval_set == promo.GENERAL else ["--eval_issues", new_issues]
+        target = set_dir(where, eval_set)
+        kept = promo.kept_scoring(working_dir, promo.scoring_key(
+            model, new_issues if issues else os.path.join(data_dir, contract.EVAL_ISSUES_FILE), max_issues))
+        if not extra and rt.exists(os.path.join(kept, scores.PREDICTIONS)):
+            for name in (scores.PREDICTIONS, "metrics.json"):
+                files.copy(os.path.join(kept, name), os.path.join(target, name))
+            print("[evaluate] %s: the same model's scoring on the same issues, reused from %s" % (step, kept))
+            return target
         rt.run_cli(step + ("" if eval_set == promo.GENERAL else "_" + eval_set), run_dir,
                    ["-m", "trainer.evaluate", "--saved_model", model, "--data_dir", data_dir, "--out",
-                    set_dir(where, eval_set)] + issues + (["--max_issues", max_issues] if max_issues > 0 else [])
-                   + extra)
-        return set_dir(where, eval_set)
+                    target] + issues + (["--max_issues", max_issues] if max_issues > 0 else []) + extra)
+        for name in (scores.PREDICTIONS, "metrics.json"):
+            if rt.exists(os.path.join(target, name)):
+                files.copy(os.path.join(target, name), os.path.join(kept, name))
+        return target
 
     gate_args = (["--threshold_rouge_l", min_rouge_l] if min_rouge_l > 0 else []) + (
         ["--baseline_metrics", baseline_metrics] if baseline_metrics else [])
@@ -67,7 +78,9 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
         compared = {s: promo.comparison(s, "served version %d" % version, set_dir(out, s),
                                         score("evaluate_served", path, os.path.join(out, "served"), s, []))
                     for s in sets}
-        promotion = promo.decide(promote_rule, version, compared[promo.GENERAL], compared.get(promo.NEW))
+        title_check = promo.titles_follow_bodies(scores.load_eval_issues(new_issues)) if promo.NEW in sets else None
+        promotion = promo.decide(promote_rule, version, compared[promo.GENERAL], compared.get(promo.NEW),
+                                 title_check=title_check)
         rt.write_json(os.path.join(out, "promotion.json"), promotion)
         print("[evaluate] %s: %s" % ("promote" if promotion["promote"] else "do not promote", promotion["reason"]))
         reasons = reasons + ["promotion: %s" % promotion["reason"]]

@@ -96,7 +96,7 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
                                               "evaluate, serve and (optionally) the web app")
     def gh_summ(
         working_dir: str = "work",
-        data: str = "data/sample/github_issues.csv",
+        data: str = "data/sample/github_issues.csv,data/sample/github_issues_dev.csv",
         new_data: str = "",
         new_weight: int = 2,
         new_eval_percent: float = 20.0,

@@ -152,6 +152,8 @@ def test_a_model_that_is_not_good_enough_is_not_served(not_promoted, base, polle
     metrics = json.loads((base["working_dir"] / RETRAIN_ID / "eval" / "metrics.json").read_text())
     served = json.loads((base["working_dir"] / RETRAIN_ID / "eval" / "served" / "metrics.json").read_text())
     assert metrics["data"]["issues_sha1"] == served["data"]["issues_sha1"]  # the same eval issues for both
+    # the served version was scored on these issues when its own run evaluated it: that scoring is reused
+    assert "evaluate_served: the same model's scoring on the same issues, reused from" in proc.stdout
     assert promotion["new_rouge_l"] == round(metrics["rouge"]["model"]["rougeL"], 4)
     assert promotion["served_rouge_l"] == round(served["rouge"]["model"]["rougeL"], 4)
     # eval/promotion.json: the paired comparisons on the general set and, when preprocess held new issues out,

@@ -9,10 +9,11 @@ held-out part of the new issues (data/contract.py).
 promote_rule, a pipeline parameter:
   at_least_as_good   (default of `pipeline run`) new ROUGE-L >= served ROUGE-L on the general set
   min_improvement:X  new ROUGE-L >= served ROUGE-L + X on the general set (ROUGE-L points)
-  better_on_new[:K]  (default of `pipeline retrain`, K 1.0) the paired gain on the new issues' held-out part is
-                     > 0 and > K standard errors, and the paired gain on the general set is not below -2 standard
-                     errors (not worse beyond noise); without new issues held out: the gain on the general set
-                     is > 0 and > K standard errors
+  better_on_new[:K]  (default of `pipeline retrain`, K 0) the paired gain on the new issues' held-out part is
+                     > 0 and > K standard errors, the paired gain on the general set is not below -2 standard
+                     errors (not worse beyond noise), and the new issues' titles follow from their bodies
+                     (titles_follow_bodies: junk such as shuffled titles is refused whatever the scores say);
+                     without new issues held out: the gain on the general set is > 0 and > K standard errors
   always / never
 With nothing served, only the evaluation gate (min_rouge_l, baseline_metrics) decides.
 
@@ -30,9 +31,14 @@ from serving import versions
 
 RULES = ("at_least_as_good", "always", "never", "min_improvement:X", "better_on_new[:K]")
 NOT_WORSE_STANDARD_ERRORS = 2.0  # better_on_new: the general set's gain may not be below -this many standard errors
+# titles_follow_bodies: the first sentence's ROUGE-L against an issue's own title must beat that against another
+# issue's title by this many points (and 2 standard errors). Measured: 18.8 on real new issues, 15.6 on later ones,
+# -1.0 on the same issues with their titles shuffled (300 each, the adaptation benchmark's sets).
+MIN_TITLE_BODY_GAIN = 5.0
 GENERAL, NEW = "general", "new"  # the eval sets' names in a comparison
 SET_FILES = {GENERAL: contract.EVAL_ISSUES_FILE, NEW: contract.NEW_EVAL_ISSUES_FILE}
 START_MODELS_DIR = "start_models"  # working_dir/start_models/<checkpoint>-<step>-<hash>/<step>/: exports, reused
+SCORES_DIR = "scores"  # working_dir/scores/<scoring_key>/: a model's predictions on an issue set, reused
 
 
 class PromotionError(Exception):
@@ -46,7 +52,7 @@ def parse_rule(rule: str) -> tuple[str, float]:
     if rule in ("at_least_as_good", "always", "never"):
         return rule, 0.0
     if rule == "better_on_new":
-        return rule, 1.0
+        return rule, 0.0
     for kind in ("min_improvement", "better_on_new"):
         if rule.startswith(kind + ":"):
             try:
@@ -132,14 +138,44 @@ def _said(c: dict) -> str:
     return "%s set %+.2f +- %s ROUGE-L (%s, %d issues)" % (c["set"], c["gain"], _error(c), _standard_errors(c), c["n"])
 
 
+def titles_follow_bodies(issues: list[dict]) -> dict:
+    """Whether a set of issues (dicts with title and body) pairs each title with its own body, as real issues do:
+    the body's first sentence scored (ROUGE-L) against its own title and against the next issue's title, paired per
+    issue. Shuffled or unrelated titles score the same either way. Returns n, own, other, gain, standard_error
+    and follows (gain >= MIN_TITLE_BODY_GAIN and > 2 standard errors); follows is True under 2 issues."""
+    from trainer.evaluate import first_sentence, rouge_per_issue
+    titles, leads = [i["title"] for i in issues], [first_sentence(i["body"]) for i in issues]
+    if len(issues) < 2:
+        return {"n": len(issues), "follows": True}
+    own = [r["rougeL"] for r in rouge_per_issue(titles, leads)]
+    other = [r["rougeL"] for r in rouge_per_issue(titles[1:] + titles[:1], leads)]
+    gains = [a - b for a, b in zip(own, other)]
+    n, mean = len(gains), sum(gains) / len(gains)
+    error = (sum((g - mean) ** 2 for g in gains) / (n - 1) / n) ** 0.5
+    return {"n": n, "own": round(sum(own) / n, 2), "other": round(sum(other) / n, 2), "gain": round(mean, 2),
+            "standard_error": round(error, 2), "follows": mean >= MIN_TITLE_BODY_GAIN and mean > 2 * error}
+
+
+def format_title_check(check: dict) -> str:
+    """'the new issues' titles follow from their bodies (first sentence vs own title 22.0, vs another's 3.3 ROUGE-L,
+    287 issues)'."""
+    if "gain" not in check:
+        return "the new issues' titles were not checked (%d issues)" % check["n"]
+    return "the new issues' titles %s from their bodies (first sentence vs own title %.1f, vs another's %.1f " \
+           "ROUGE-L, %d issues)" % ("follow" if check["follows"] else "do NOT follow", check["own"],
+                                    check["other"], check["n"])
+
+
 # ---------------------------------------------------------------- the decision
 
-def decide(rule: str, served_version: int, general: dict, new: dict | None = None, versus: str = "") -> dict:
+def decide(rule: str, served_version: int, general: dict, new: dict | None = None, versus: str = "",
+           title_check: dict | None = None) -> dict:
     """Whether the new model replaces the served one, from the paired comparisons (comparison()) of the two on the
     general set and, when the data dir held new issues out, on those. Returns the decision record (evaluate writes
     it to eval/promotion.json): rule, promote, reason (one line naming the numbers), served_version, new_rouge_l,
     served_rouge_l and n_issues (general set), comparisons (general first, then new when there). versus: what the
-    reason calls the other model (default "vs served version N")."""
+    reason calls the other model (default "vs served version N"). title_check: titles_follow_bodies of the new
+    issues' held-out part; better_on_new refuses new issues whose titles do not follow from their bodies."""
     kind, number = parse_rule(rule)
     versus = versus or "vs served version %d" % served_version
     if kind in ("always", "never"):
@@ -157,15 +193,18 @@ def decide(rule: str, served_version: int, general: dict, new: dict | None = Non
             "better" if promote else "not better", _said(general), number, versus)
     else:
         better, not_worse = _gains(new, number), _not_worse(general)
-        promote = better and not_worse
+        follows = (title_check or {}).get("follows", True)
+        promote = better and not_worse and follows
         verdict = ("better on the new issues, not worse on the general set" if promote else
-                   "; ".join(([] if better else ["not better on the new issues (needs > 0 and > %g SE)" % number])
+                   "; ".join(([] if follows else [format_title_check(title_check)])
+                             + ([] if better else ["not better on the new issues (needs > 0 and > %g SE)" % number])
                              + ([] if not_worse else ["worse on the general set beyond noise (below -%g SE)"
                                                       % NOT_WORSE_STANDARD_ERRORS])))
         reason = "%s: %s; %s %s" % (verdict, _said(new), _said(general), versus)
     return {"rule": rule, "promote": bool(promote), "reason": reason, "served_version": served_version,
             "new_rouge_l": general["new_rouge_l"], "served_rouge_l": general["old_rouge_l"], "n_issues": general["n"],
-            "comparisons": [general] + ([new] if new else [])}
+            "comparisons": [general] + ([new] if new else []),
+            **({"title_check": title_check} if title_check else {})}
 
 
 def served_to_compare(base_path: str, own_serve_record: dict | None):
@@ -212,6 +251,24 @@ def start_model_base(working_dir: str, checkpoint_dir: str, step: int) -> str:
             digest.update(files.read_bytes(path))
     name = "%s-%d-%s" % (os.path.basename(checkpoint_dir.rstrip("/")) or "checkpoint", step, digest.hexdigest()[:10])
     return os.path.join(working_dir, START_MODELS_DIR, name)
+
+
+def scoring_key(model: str, issues_file: str, max_issues: int = 0) -> str:
+    """What decides a model's scoring, hashed: its SavedModel (graph and weights index; model is a version dir or
+    a base path, its newest), the issues file's content and max_issues. The served version was scored on the same
+    general set when it was trained: a retrain reuses that scoring (kept_scoring) instead of decoding it again."""
+    from trainer.evaluate import find_saved_model
+    version = find_saved_model(model)
+    digest = hashlib.sha1(str(max_issues).encode("utf-8"))
+    for path in (os.path.join(version, "saved_model.pb"), os.path.join(version, "variables", "variables.index"),
+                 issues_file):
+        digest.update(files.read_bytes(path) if files.exists(path) else b"-")
+    return digest.hexdigest()[:16]
+
+
+def kept_scoring(working_dir: str, key: str) -> str:
+    """Where a scoring (trainer.evaluate's predictions.jsonl and metrics.json) is kept for the working dir's runs."""
+    return os.path.join(working_dir, SCORES_DIR, key)
 
 
 def is_exported(base: str, step: int) -> bool:

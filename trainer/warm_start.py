@@ -114,6 +114,29 @@ def without_bundled_sample(source: str, out: str) -> str:
     return out
 
 
+def write_dev_set(shared: str, out: str, eval_percent: float = 10.0) -> int:
+    """The two dev sets' raw rows (DEV_SOURCE's eval split, DEV2_SOURCE's without the bundled sample's rows) as one
+    Kaggle-style CSV (index, issue_url, issue_title, body): data/sample/github_issues_dev.csv, which the pipeline's
+    default data adds to the bundled sample. Every row hashes into the eval split, so it only ever grows the general
+    eval set. Returns the row count."""
+    from data.records import split_of
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
+        bundled = {row[1] for row in csv.reader(f)}
+    csv.field_size_limit(sys.maxsize)
+    kept = []
+    for source in (DEV_SOURCE, DEV2_SOURCE):
+        with open(os.path.join(shared, source), newline="", encoding="utf-8") as f:
+            rows = csv.DictReader(f)
+            kept += [(r["issue_url"], r["issue_title"], r["body"]) for r in rows
+                     if r["issue_url"] not in bundled
+                     and split_of(r["issue_url"].strip().strip('"').strip(), eval_percent) == "eval"]
+    with open(out, "w", newline="", encoding="utf-8") as g:
+        writer = csv.writer(g)
+        writer.writerow(["", "issue_url", "issue_title", "body"])
+        writer.writerows([n] + list(row) for n, row in enumerate(kept))
+    return len(kept)
+
+
 def oversample_issues(issues_dir: str, data_dir: str) -> None:
     """A second copy of the issue sources' train shards in the training data dir (T2T reads every
     github_issue_summarization-train* file): pull requests and commits are three quarters of the pairs, and
@@ -303,6 +326,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.warm_start", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(REPO), "shared", "data"))
     parser.add_argument("--work", default="work/warm_start")
+    parser.add_argument("--write_dev_set", metavar="CSV",
+                        help="only write the two dev sets' rows to CSV (data/sample/github_issues_dev.csv), then exit")
     parser.add_argument("--steps", type=int, default=20000, help="TOTAL training steps")
     parser.add_argument("--every", type=int, default=1000, help="checkpoint and score every N steps")
     parser.add_argument("--score_only", action="store_true", help="score the checkpoints so far; no training")
@@ -325,6 +350,9 @@ def main(argv=None) -> int:
     parser.add_argument("--hparams", default="",
                         help="T2T overrides of the training, e.g. learning_rate_constant=0.2 (a fine-tuning phase)")
     args = parser.parse_args(argv)
+    if args.write_dev_set:
+        print("[warm_start] %d dev issues -> %s" % (write_dev_set(args.shared, args.write_dev_set), args.write_dev_set))
+        return 0
     work = os.path.abspath(args.work)
     model_dir = os.path.join(work, "model")
     os.makedirs(work, exist_ok=True)
