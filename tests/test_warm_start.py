@@ -102,3 +102,18 @@ def test_a_new_model_must_beat_the_shipped_one_which_is_scored_like_a_candidate(
     assert warm_start.score_incumbent(str(out), ["dev", "dev2"], str(work)) == "shipped 14000"
     _predictions(work, 3000, {"a": 11.0, "b": 23.0})
     assert warm_start.surely_better(str(work), 3000, "shipped 14000")[0] is True
+
+
+def test_the_bundled_dev_set_only_grows_the_eval_split():
+    """data/sample/github_issues_dev.csv (the pipeline's default data adds it): every row is in the eval split by
+    the same id hash as preprocess's, none is a row of the bundled sample, none repeats."""
+    import csv
+    from data.project import DEV_CSV, SAMPLE_CSV
+    from data.records import split_of
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
+        bundled = {row[1] for row in csv.reader(f)}
+    with open(DEV_CSV, newline="", encoding="utf-8") as f:
+        urls = [row["issue_url"] for row in csv.DictReader(f)]
+    assert len(urls) == len(set(urls)) == 792
+    assert not bundled & set(urls)
+    assert all(split_of(u.strip().strip('"').strip(), 10.0) == "eval" for u in urls)
