@@ -67,7 +67,9 @@ def parse_params(items: list, defaults: dict) -> dict:
         if key in BOOL_PARAMS and value not in ("true", "false"):
             raise SubmitError("--param %s: 'true' or 'false', got %r" % (key, value))
         try:
-            params[key] = kind(value)
+            params[key] = kind(value) if kind not in (dict, list) else json.loads(value)
+            if not isinstance(params[key], kind):
+                raise ValueError(value)
         except ValueError:
             raise SubmitError("--param %s: not a %s: %r" % (key, kind.__name__, value)) from None
     return params
