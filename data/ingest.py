@@ -21,11 +21,12 @@ an issue twice. Every line is flushed as written; after each page the file is fs
 atomically (temp file + rename). A run killed between the two is recovered by the next run: it reads the bytes
 the watermark does not account for, advances the watermark over them and cuts off a half-written last line.
 
-Rate limits: before a request while X-RateLimit-Remaining is 0, or on a 403/429 rate-limit answer, the wait is
-Retry-After, else X-RateLimit-Reset + 1 s. --on_rate_limit wait (default) sleeps it and continues when it is at
+Rate limits and failures: every request goes through PyGithub's GithubRetry (an urllib3 Retry; retry_policy()).
+A rate-limited answer (403 with GitHub's rate-limit message, or 429) waits Retry-After, else X-RateLimit-Reset
++ 1 s; 5xx answers and network errors are retried with exponential backoff (0, 2, 4, 8, 16 s); 5 retries in all.
+Each wait is reported on stderr. Before a request while X-RateLimit-Remaining is 0 the run waits for the reset
+itself, without sending a request that would be refused. --on_rate_limit wait (default) waits when the wait is at
 most --max_wait; otherwise (or with stop) the run ends with exit 3, the work so far kept, saying when to retry.
-5xx answers and network errors are retried 5 times with exponential backoff (1, 2, 4, 8, 16 s); PyGithub's own
-retry is switched off (retry=None) so that all waiting happens, and is reported, here.
 
 Exit status: 0 done; 1 an API failure (one line per repository; the other repositories still run); 2 bad input;
 3 stopped by a rate limit. Progress goes to stderr, the summary to stdout. The token is never printed.
@@ -166,50 +167,60 @@ def _header(headers: dict, name: str):
     return None
 
 
+def retry_policy(on_rate_limit: str, max_wait: float):
+    """PyGithub's GithubRetry (an urllib3 Retry) for every request: a rate-limited answer (403 with GitHub's rate-limit
+    message, 429) waits for Retry-After, else X-RateLimit-Reset + 1 s; 5xx answers and network errors are retried
+    with exponential backoff. RETRIES retries in all, then the last answer is returned (raise_on_status=False)."""
+    from github import GithubRetry
+
+    class Retry(GithubRetry):
+        """GithubRetry that says on stderr what it retries and how long it waits, and stops (RateLimited) before a
+        rate-limit wait that --on_rate_limit stop or --max_wait does not allow."""
+
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            retry = super().increment(method, url, response, error, _pool, _stacktrace)
+            if response is not None and response.status in (403, 429):  # GithubRetry retries only rate limits
+                wait = retry.get_retry_after(response) or retry.get_backoff_time()
+                if on_rate_limit == "stop" or wait > max_wait:
+                    raise RateLimited(time.time() + wait)
+                log(f"rate limit reached: waiting {wait:.0f} s, until {utc(time.time() + wait)}")
+            else:
+                why = f"GitHub answered {response.status}" if response is not None else type(error).__name__
+                log(f"{why}; retry {len(retry.history)}/{RETRIES} in {retry.get_backoff_time():g} s")
+            return retry
+
+    return Retry(total=RETRIES, backoff_factor=RETRY_BACKOFF_S, raise_on_status=False)
+
+
 class Client:
-    """GET with PyGithub's requester, waiting out rate limits and retrying 5xx / network errors."""
+    """GET with PyGithub's requester and its GithubRetry (retry_policy), after waiting out a spent budget."""
 
     def __init__(self, base_url: str, token: str | None, on_rate_limit: str, max_wait: float):
         from github import Auth, Github
         self.gh = Github(base_url=base_url, auth=Auth.Token(token) if token else None, timeout=TIMEOUT_S,
-                         retry=None, seconds_between_requests=None, lazy=True)
+                         retry=retry_policy(on_rate_limit, max_wait), seconds_between_requests=None, lazy=True)
         self.on_rate_limit, self.max_wait = on_rate_limit, max_wait
         self.remaining = self.limit = self.reset_at = None
 
     def get(self, url: str, params: dict | None) -> tuple[dict, object]:
         import requests
         from github import GithubException
-        failures = limited = 0
-        while True:
-            if self.remaining == 0 and self.reset_at and self.reset_at > time.time():
-                self._wait(self.reset_at + 1 - time.time())  # the budget is spent: don't send a doomed request
-            try:
-                headers, data = self.gh.requester.requestJsonAndCheck("GET", url, parameters=params)
-                self._note(headers)
-                return headers, data
-            except GithubException as e:
-                self._note(e.headers)
-                if self._is_rate_limit(e):
-                    limited += 1
-                    if limited > RETRIES:  # waited as told, and still refused: don't loop forever
-                        raise Failure(f"still rate limited after {RETRIES} waits: {e.status} {e.data}") from None
-                    self._wait(self._rate_limit_wait(e.headers))
-                    continue
-                if e.status < 500 or failures == RETRIES:
-                    raise Failure(self._describe(e, url, failures)) from None
-                why = f"GitHub answered {e.status}"
-            except ValueError:  # an answer that is not JSON (a proxy's HTML page, a cut-off body)
-                raise Failure(f"the answer for {url.split('?')[0]} is not JSON: is {self.gh.requester.base_url} "
-                              "GitHub's API?") from None
-            except (requests.exceptions.RequestException, OSError) as e:
-                if failures == RETRIES:
-                    raise Failure(f"GitHub's API could not be reached after {RETRIES} retries "
-                                  f"({type(e).__name__})") from None
-                why = f"{type(e).__name__}"
-            delay = RETRY_BACKOFF_S * 2 ** failures
-            failures += 1
-            log(f"{why}; retry {failures}/{RETRIES} in {delay:g} s")
-            time.sleep(delay)
+        if self.remaining == 0 and self.reset_at and self.reset_at > time.time():
+            self._wait(self.reset_at + 1 - time.time())  # the budget is spent: don't send a doomed request
+        try:
+            headers, data = self.gh.requester.requestJsonAndCheck("GET", url, parameters=params)
+        except GithubException as e:  # what retrying did not fix
+            self._note(e.headers)
+            if self._is_rate_limit(e):
+                raise Failure(f"still rate limited after {RETRIES} waits: {e.status} {e.data}") from None
+            raise Failure(self._describe(e, url)) from None
+        except ValueError:  # an answer that is not JSON (a proxy's HTML page, a cut-off body)
+            raise Failure(f"the answer for {url.split('?')[0]} is not JSON: is {self.gh.requester.base_url} "
+                          "GitHub's API?") from None
+        except (requests.exceptions.RequestException, OSError) as e:
+            raise Failure(f"GitHub's API could not be reached after {RETRIES} retries ({type(e).__name__})") from None
+        self._note(headers)
+        return headers, data
 
     def _note(self, headers) -> None:
         remaining, limit, reset = (_header(headers, h) for h in
@@ -229,15 +240,6 @@ class Client:
             _header(e.headers, "x-ratelimit-remaining") == "0" or _header(e.headers, "retry-after") is not None
             or Requester.isRateLimitError(message)))
 
-    @staticmethod
-    def _rate_limit_wait(headers) -> float:
-        retry_after, reset = _header(headers, "retry-after"), _header(headers, "x-ratelimit-reset")
-        if retry_after is not None and str(retry_after).isdigit():
-            return max(1, int(retry_after))
-        if reset is not None and str(reset).isdigit():
-            return max(1.0, int(reset) + 1 - time.time())  # +1: the reset happens somewhere in that second
-        return 60.0
-
     def _wait(self, seconds: float) -> None:
         until = time.time() + seconds
         if self.on_rate_limit == "stop" or seconds > self.max_wait:
@@ -247,13 +249,13 @@ class Client:
         self.remaining = None
 
     @staticmethod
-    def _describe(e, url: str, failures: int) -> str:
+    def _describe(e, url: str) -> str:
         message = e.data.get("message") if isinstance(e.data, dict) else None
         if e.status == 401:
             return "GitHub rejected GITHUB_TOKEN (401 %s): check or unset it" % (message or "Bad credentials")
         if e.status == 404:
             return "not found (404): no such repository, or it is private and the token cannot read it"
-        retried = f" after {failures} retries" if failures else ""
+        retried = f" after {RETRIES} retries" if e.status >= 500 else ""
         return f"GitHub answered {e.status}{retried} for {url.split('?')[0]}: {message or 'no message'}"
 
     def rate_text(self) -> str:

@@ -26,6 +26,7 @@ Finish a failed run without redoing its finished steps: --run_id <its id> --star
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -63,7 +64,7 @@ def parse_args(argv):
                    "inputs, every line of every step); default: each step's start, progress and end (GHSUMM_VERBOSE=1 "
                    "does the same)")
     for name, default in pipeline_parameters().items():
-        kind = type(default)
+        kind = json.loads if isinstance(default, (dict, list)) else type(default)
         if name in ("deploy_webapp", "run_load_test"):
             kind = _bool_str
         p.add_argument("--" + name, type=kind, default=default, help="default: %r" % (default,))

@@ -8,7 +8,10 @@
 Every output goes under working_dir/<run id>/ (run id: run_id, else the KFP job name); the model versions go
 under one model base path, working_dir/serving/<model_name>/, which the server hot-loads. train asks for one GPU,
 CPU and memory, and retries with backoff (preemptible nodes); it resumes from its newest checkpoint, so a retry
-continues where the last attempt stopped. finalize always runs and writes working_dir/<run id>/status.json.
+continues where the last attempt stopped. On a cluster train is also scheduled on a Spot (preemptible) node pool:
+train_node_selector (node labels) and train_tolerations (the pool's taints) go into its pod with kfp-kubernetes;
+their defaults match GKE's Spot pools, {} and [] schedule it anywhere; kfp.local ignores them
+(docs/pipeline.md, "Train on Spot nodes"). finalize always runs and writes working_dir/<run id>/status.json.
 start_step (with run_id of an earlier run) reuses that run's outputs for the steps before it.
 When a version is already served, evaluate also scores it on the same eval issues and promote_rule
 (at_least_as_good, always, never, min_improvement:X, better_on_new[:K]) decides from paired comparisons whether the
@@ -36,7 +39,7 @@ cluster).
 import inspect
 import os
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from data import contract
 
@@ -84,6 +87,11 @@ def __getattr__(name: str):
 ACCELERATOR = os.environ.get("GHSUMM_ACCELERATOR", "nvidia.com/gpu")
 TRAIN_CPU, TRAIN_MEMORY = "4", "16G"
 TRAIN_RETRIES, TRAIN_BACKOFF = 3, "60s"
+# Where train runs on a cluster: GKE labels Spot nodes cloud.google.com/gke-spot=true (preemptible ones
+# cloud.google.com/gke-preemptible=true) and a Spot pool is tainted with the same key to keep other pods off it.
+SPOT_LABEL = "cloud.google.com/gke-spot"
+TRAIN_NODE_SELECTOR = {SPOT_LABEL: "true"}
+TRAIN_TOLERATIONS = [{"key": SPOT_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
 
 
 def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN_BACKOFF):
@@ -118,6 +126,8 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
         deploy_target: str = "auto",
         run_id: str = "",
         start_step: str = "preprocess",
+        train_node_selector: dict = TRAIN_NODE_SELECTOR,
+        train_tolerations: list = TRAIN_TOLERATIONS,
     ):
         # The exit handler may depend on no task: it finds the run dir from the same parameters as init_run.
         final = finalize(working_dir=working_dir, run_id=run_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
@@ -160,6 +170,8 @@ def make_pipeline(train_retries: int = TRAIN_RETRIES, train_backoff: str = TRAIN
              .set_accelerator_type(ACCELERATOR).set_accelerator_limit(1)
              .set_cpu_request(TRAIN_CPU).set_memory_request(TRAIN_MEMORY)
              .set_retry(num_retries=train_retries, backoff_duration=train_backoff, backoff_factor=2.0))
+            kubernetes.add_node_selector_json(trained, train_node_selector)
+            kubernetes.add_toleration_json(trained, train_tolerations)
 
             exported = export(run_dir=run_dir, model_dir=trained.outputs["Output"], start_step=start_step,
                               checkpoint=trained.outputs["checkpoint"], dataset=dataset)

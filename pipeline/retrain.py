@@ -69,7 +69,8 @@ def add_arguments(p, pipeline_defaults: dict) -> None:
                    "GHSUMM_VERBOSE=1), not only each step's start, progress and end")
     for name, default in pipeline_defaults.items():
         if name not in CHOSEN + OWN_FLAGS:
-            p.add_argument("--" + name, type=type(default), default=None,
+            p.add_argument("--" + name, type=json.loads if isinstance(default, (dict, list)) else type(default),
+                           default=None,
                            help="default: %r" % PROMOTE_RULE if name == "promote_rule" else
                            "default: the served run's (hparams_set, hparams) or the pipeline's (%r)" % (default,))
 

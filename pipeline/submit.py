@@ -5,10 +5,12 @@ The bearer token comes from the first of (the four ways the seeds describe for n
 functions):
   1. --token
   2. the environment: KFP_TOKEN, else GHSUMM_KFP_TOKEN
-  3. a service-account key file in GOOGLE_APPLICATION_CREDENTIALS (google-auth): an ID token for --audience (an
-     IAP-protected endpoint: the IAP OAuth client id), else an access token with the cloud-platform scope
-  4. on Google Cloud, the instance metadata server (ID token for --audience, else the VM's access token);
-     found with one short probe (GCE_METADATA_IP / NO_GCE_CHECK=true as google-auth reads them)
+  3. google-auth's application default credentials, through its public API: with --audience (an IAP-protected
+     endpoint: the IAP OAuth client id) an ID token from google.oauth2.id_token.fetch_id_token (a service-account
+     key file in GOOGLE_APPLICATION_CREDENTIALS, else the metadata server), else google.auth.default()'s
+     credentials refreshed for an access token with the cloud-platform scope (that key file, gcloud's
+     `gcloud auth application-default login` file, else on Google Cloud the metadata server; google-auth's
+     NO_GCE_CHECK=true, GCE_METADATA_IP, GCE_METADATA_TIMEOUT and GCE_METADATA_DETECT_RETRIES apply)
 and none at all submits without auth (an in-cluster or port-forwarded KFP). The token is never printed or logged:
 only its source is.
 """
@@ -67,7 +69,9 @@ def parse_params(items: list, defaults: dict) -> dict:
         if key in BOOL_PARAMS and value not in ("true", "false"):
             raise SubmitError("--param %s: 'true' or 'false', got %r" % (key, value))
         try:
-            params[key] = kind(value)
+            params[key] = kind(value) if kind not in (dict, list) else json.loads(value)
+            if not isinstance(params[key], kind):
+                raise ValueError(value)
         except ValueError:
             raise SubmitError("--param %s: not a %s: %r" % (key, kind.__name__, value)) from None
     return params
@@ -82,51 +86,37 @@ def cron_expression(schedule: str) -> str:
     return " ".join(fields)
 
 
-def _google_request():
+def _from_google_auth(audience: str | None):
+    """(token, source) from google-auth's public API, or None when it finds no credentials. With audience an ID
+    token (google.oauth2.id_token.fetch_id_token: a service-account key file in GOOGLE_APPLICATION_CREDENTIALS,
+    else the metadata server), else an access token (google.auth.default(): that key file, gcloud's application
+    default credentials, else the metadata server)."""
+    import google.auth
+    import google.auth.exceptions
     import google.auth.transport.requests
-    return google.auth.transport.requests.Request()
-
-
-def _from_key_file(path: str, audience: str | None):
-    from google.oauth2 import service_account
-    try:
-        with open(path, encoding="utf-8") as f:
-            kind = json.load(f).get("type")
-    except (OSError, ValueError) as e:
-        raise SubmitError("GOOGLE_APPLICATION_CREDENTIALS=%s: not a readable JSON key file (%s)"
-                          % (path, type(e).__name__)) from None
-    if audience:
-        if kind != "service_account":
-            raise SubmitError("GOOGLE_APPLICATION_CREDENTIALS=%s: an ID token (--audience) needs a service-account "
-                              "key file, this one is %r" % (path, kind))
-        creds = service_account.IDTokenCredentials.from_service_account_file(path, target_audience=audience)
-        what = "ID token for audience %s" % audience
-    else:
-        import google.auth
-        creds, _ = google.auth.load_credentials_from_file(path, scopes=[CLOUD_PLATFORM])
-        what = "access token, cloud-platform scope"
-    creds.refresh(_google_request())
-    return creds.token, "%s key file %s (%s)" % (kind or "credentials", path, what)
-
-
-def _from_metadata(audience: str | None):
-    """(token, source) from the GCE metadata server, or None when there is none (one probe, 1 s)."""
-    if os.environ.get("NO_GCE_CHECK") == "true":
-        return None
+    import google.oauth2.id_token
     from google.auth import compute_engine
-    from google.auth.compute_engine import _metadata
-    request = _google_request()
-    if not _metadata.ping(request, timeout=1, retry_count=1):
+
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    request = google.auth.transport.requests.Request()
+    try:
+        if audience:
+            if not key_file and os.environ.get("NO_GCE_CHECK") == "true":  # fetch_id_token would probe anyway
+                return None
+            token = google.oauth2.id_token.fetch_id_token(request, audience)
+            where = "key file %s" % key_file if key_file else "GCE metadata server"
+            return token, "%s (ID token for audience %s)" % (where, audience)
+        creds, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
+        creds.refresh(request)
+    except google.auth.exceptions.DefaultCredentialsError:
+        if key_file:
+            raise
         return None
-    if audience:
-        creds = compute_engine.IDTokenCredentials(request, target_audience=audience,
-                                                  use_metadata_identity_endpoint=True)
-        what = "ID token for audience %s" % audience
-    else:
-        creds = compute_engine.Credentials()
-        what = "access token"
-    creds.refresh(request)
-    return creds.token, "GCE metadata server (%s)" % what
+    if key_file:
+        return creds.token, "key file %s (access token, cloud-platform scope)" % key_file
+    if isinstance(creds, compute_engine.Credentials):
+        return creds.token, "GCE metadata server (access token)"
+    return creds.token, "application default credentials (%s, access token)" % type(creds).__module__
 
 
 def resolve_token(token: str | None, audience: str | None = None):
@@ -137,14 +127,11 @@ def resolve_token(token: str | None, audience: str | None = None):
     for name in TOKEN_ENVS:
         if os.environ.get(name):
             return os.environ[name], "environment variable %s" % name
-    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     try:
-        if key_file:
-            return _from_key_file(key_file, audience)
-        found = _from_metadata(audience)
+        found = _from_google_auth(audience)
     except google.auth.exceptions.GoogleAuthError as e:
-        raise SubmitError("could not get a token from %s: %s" % (key_file or "the GCE metadata server",
-                                                                  type(e).__name__)) from None
+        where = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or "the GCE metadata server"
+        raise SubmitError("could not get a token from %s: %s" % (where, type(e).__name__)) from None
     if found:
         return found
     return None, "none: submitting without auth (an in-cluster or port-forwarded KFP)"

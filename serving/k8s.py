@@ -1,8 +1,8 @@
 """On a cluster: a real tensorflow/serving Deployment + Service per model and run, and the code that applies them.
 
     manifests = render("ghsumm", run="run-42", model_base_path="gs://bucket/work/run-42/export")
-    print(to_yaml(manifests))                       # kubectl apply -f - would take this as is
-    apply(manifests, namespace="kubeflow")          # what the pipeline's serve step calls
+    print(to_yaml(manifests))                       # kubectl apply --server-side -f - would take this as is
+    apply(manifests, namespace="kubeflow")          # what the pipeline's serve step calls: server-side apply
 
 model_base_path holds the numbered version dirs the export writes; tensorflow_model_server loads the newest
 and picks up new ones itself. gs:// paths need credentials in the pod: gcp_secret names a Secret holding a
@@ -13,6 +13,10 @@ Metrics: tensorflow_model_server serves Prometheus metrics only when a --monitor
 the container writes that file (MONITORING_CONFIG) before it starts the server, and the pod carries the
 prometheus.io/scrape, /port and /path annotations (REST port, /monitoring/prometheus/metrics) that a
 Prometheus with the usual kubernetes-pods scrape job follows. The local server serves the same path.
+
+apply() is server-side apply with the field manager "ghsumm", forcing conflicts: ghsumm owns the fields its
+manifests set; fields they do not set (a Service's clusterIP) stay as the cluster has them. The tests check the
+manifests against the Kubernetes API schemas of KUBERNETES_VERSION.
 """
 from __future__ import annotations
 
@@ -29,6 +33,11 @@ MONITORING_CONFIG = 'prometheus_config { enable: true, path: "%s" }' % METRICS_P
 START_SCRIPT = "printf '%%s\\n' '%s' > %s && exec /usr/bin/tensorflow_model_server \"$@\"" % (
     MONITORING_CONFIG, MONITORING_CONFIG_FILE)
 DEFAULT_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+# The Kubernetes release whose API schemas the rendered manifests are validated against (tests/test_k8s_manifests.py).
+KUBERNETES_VERSION = "1.33"
+FIELD_MANAGER = "ghsumm"
+APPLY_PATCH = "application/apply-patch+yaml"
+PLURALS = {"Deployment": "deployments", "Service": "services", "Ingress": "ingresses"}
 
 
 def k8s_name(*parts: str) -> str:
@@ -105,9 +114,18 @@ def to_yaml(manifests: list[dict]) -> str:
     return yaml.safe_dump_all(manifests, sort_keys=False)
 
 
+def resource_path(manifest: dict, namespace: str) -> str:
+    """The API path of a namespaced object, e.g. /apis/apps/v1/namespaces/NS/deployments/NAME."""
+    api_version = manifest["apiVersion"]
+    group = "/api/v1" if api_version == "v1" else "/apis/" + api_version
+    return "%s/namespaces/%s/%s/%s" % (group, namespace, PLURALS[manifest["kind"]], manifest["metadata"]["name"])
+
+
 def apply(manifests: list[dict], namespace: str = "default", api_client=None) -> list[str]:
-    """Create each manifest, or replace it when it exists (HTTP 409); returns "Kind/name created|replaced".
-    api_client: a kubernetes.client.ApiClient; default: from ~/.kube/config, else the in-cluster config."""
+    """Server-side apply of each manifest (what `kubectl apply --server-side --force-conflicts
+    --field-manager=ghsumm` does): one PATCH with Content-Type application/apply-patch+yaml, fieldManager=ghsumm,
+    force=true, creating or updating the object; returns "Kind/name applied". api_client: a
+    kubernetes.client.ApiClient; default: from ~/.kube/config, else the in-cluster config."""
     from kubernetes import client, config
     if api_client is None:
         try:
@@ -115,19 +133,12 @@ def apply(manifests: list[dict], namespace: str = "default", api_client=None) ->
         except config.ConfigException:
             config.load_incluster_config()
         api_client = client.ApiClient()
-    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
-    calls = {"Deployment": (apps.create_namespaced_deployment, apps.replace_namespaced_deployment),
-             "Service": (core.create_namespaced_service, core.patch_namespaced_service)}
     done = []
     for m in manifests:
-        create, update = calls[m["kind"]]
-        name = m["metadata"]["name"]
-        try:
-            create(namespace=namespace, body=m)
-            done.append("%s/%s created" % (m["kind"], name))
-        except client.ApiException as e:
-            if e.status != 409:
-                raise
-            update(name=name, namespace=namespace, body=m)  # a Service keeps its clusterIP: patch, not replace
-            done.append("%s/%s replaced" % (m["kind"], name))
+        api_client.call_api(resource_path(m, namespace), "PATCH",
+                            query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                            header_params={"Content-Type": APPLY_PATCH, "Accept": "application/json"},
+                            body=m, response_type="object", auth_settings=["BearerToken"],
+                            _return_http_data_only=True)
+        done.append("%s/%s applied" % (m["kind"], m["metadata"]["name"]))
     return done

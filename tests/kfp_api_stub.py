@@ -11,6 +11,7 @@ a key file's token_uri and GCE_METADATA_HOST/IP point here). No cluster is reach
 
 Used by tests/test_pipeline_submit.py and tests/test_trigger.py.
 """
+import base64
 import contextlib
 import json
 import threading
@@ -20,6 +21,23 @@ from urllib.parse import parse_qs, urlparse
 TOKEN = "s3cr3t-kfp-token-0123456789"
 META_TOKEN = "m3tadata-access-token-9876"
 SA_TOKEN = "sa-access-token-5555"
+
+
+def _jwt(claims: dict) -> str:
+    """An unsigned JWT (google-auth reads an ID token's expiry without checking its signature)."""
+    def part(d):
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+    return "%s.%s.c2ln" % (part({"alg": "RS256", "typ": "JWT"}), part(claims))
+
+
+def _claims(jwt: str) -> dict:
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def id_token(audience: str, source: str) -> str:
+    """The ID token the stub issues for an audience, from "metadata" or "key" (a service-account key file)."""
+    return _jwt({"aud": audience, "iss": source, "exp": 4102444800, "iat": 1700000000})
 
 
 def _filter_value(query: dict):
@@ -77,6 +95,14 @@ class Recorder(BaseHTTPRequestHandler):
         if url.path in ("/", "/computeMetadata/v1/"):  # google-auth's metadata-server probe
             return self._answer({}, headers=flavor)
         if url.path.startswith("/computeMetadata/v1/instance/service-accounts/default"):
+            if url.path.endswith("/identity"):  # an ID token, as text
+                data = id_token(parse_qs(url.query)["audience"][0], "metadata").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Metadata-Flavor", "Google")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                return self.wfile.write(data)
             if url.path.endswith("/token"):
                 return self._answer({"access_token": META_TOKEN, "expires_in": 3600, "token_type": "Bearer"},
                                     headers=flavor)
@@ -99,6 +125,9 @@ class Recorder(BaseHTTPRequestHandler):
             return self._answer({"recurring_run_id": "rr-1", "display_name": body.get("display_name"),
                                  "experiment_id": body.get("experiment_id"), "mode": "ENABLE"})
         if url.path == "/oauth2/token":  # a service-account key file's token_uri
+            audience = _claims(body["assertion"][0]).get("target_audience")
+            if audience:  # an ID token grant
+                return self._answer({"id_token": id_token(audience, "key")})
             return self._answer({"access_token": SA_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
         self._answer({"error": "not recorded: %s" % url.path}, status=404)
 

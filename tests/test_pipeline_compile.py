@@ -158,3 +158,24 @@ def test_steps_output_kfp_artifact_types(compiled):
     assert takes("export", "dataset") == ("preprocess", "dataset")
     assert takes("evaluate", "saved_model") == ("export", "saved_model")
     assert takes("serve", "saved_model") == "pipelinechannel--export-saved_model"
+
+
+def test_train_is_scheduled_on_a_spot_node_pool(compiled):
+    """kfp-kubernetes puts the node selector and the toleration (pipeline parameters, GKE Spot by default) on
+    train's pod; no other step carries them."""
+    out, spec = compiled
+    text = out.read_text()
+    platform = list(yaml.safe_load_all(text))[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert list(platform) == ["exec-train"]
+    assert platform["exec-train"]["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"].endswith(
+        "train_node_selector")
+    assert platform["exec-train"]["tolerations"][0]["tolerationJson"]["componentInputParameter"].endswith(
+        "train_tolerations")
+    params = spec.root.input_definitions.parameters
+    assert json_format.MessageToDict(params["train_node_selector"].default_value) == {
+        "cloud.google.com/gke-spot": "true"}
+    assert json_format.MessageToDict(params["train_tolerations"].default_value) == [
+        {"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+    for line in ("nodeSelectorJson:", "tolerationJson:", "cloud.google.com/gke-spot: 'true'",
+                 "key: cloud.google.com/gke-spot", "effect: NoSchedule"):
+        assert line in text, line

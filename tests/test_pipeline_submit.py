@@ -1,7 +1,8 @@
 """`python -m pipeline submit` against a local recording endpoint that answers like the KFP v2beta1 REST API as
 far as kfp.Client needs (healthz, experiments list/create, runs, recurring runs), plus an OAuth token endpoint and a
 fake GCE metadata server on the same port for the service-account key file and metadata-server token paths (no
-network: the key file's token_uri and GCE_METADATA_HOST/IP point here): tests/kfp_api_stub.py. No cluster is
+network: the key file's token_uri and GCE_METADATA_HOST/IP point here): tests/kfp_api_stub.py. Access tokens come from
+google.auth.default(), ID tokens (--audience, IAP) from google.oauth2.id_token.fetch_id_token. No cluster is
 reachable here."""
 import json
 import os
@@ -54,8 +55,11 @@ def test_run_carries_spec_parameters_and_bearer_token(submit):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run,) = _calls(reqs, "POST", "/apis/v2beta1/runs")
     body = run[3]
-    assert body["pipeline_spec"]["pipelineInfo"]["name"] == "gh-summ"
-    assert "train" in json.dumps(body["pipeline_spec"]["root"])
+    spec = body["pipeline_spec"]["pipeline_spec"]  # with the platform spec beside it (kfp-kubernetes)
+    assert spec["pipelineInfo"]["name"] == "gh-summ"
+    assert "train" in json.dumps(spec["root"])
+    train = body["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
+    assert set(train) == {"nodeSelector", "tolerations"}
     assert body["runtime_config"]["parameters"] == {"train_steps": 50, "deploy_webapp": "false", "data": "gs://b/x.csv"}
     assert body["display_name"] == "try-1"
     # the experiment was looked up by name, then created
@@ -94,7 +98,7 @@ def test_schedule_creates_a_recurring_run(submit):
     body = job[3]
     assert body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * 1"  # 5 fields -> KFP's 6 (second 0)
     assert body["display_name"] == "weekly" and body["mode"] == "ENABLE" and body["experiment_id"] == "exp-1"
-    assert body["pipeline_spec"]["pipelineInfo"]["name"] == "gh-summ"
+    assert body["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == "gh-summ"
     assert body["runtime_config"]["parameters"] == {"train_steps": 1000}
     assert _auth(reqs) == {"Bearer " + TOKEN}
     assert "recurring run rr-1" in proc.stdout
@@ -119,9 +123,9 @@ def test_bad_params_fail_before_submitting(submit, param, message):
     assert proc.returncode == 2 and message in proc.stderr and not reqs
 
 
-def test_token_from_a_service_account_key_file(submit, kfp_endpoint, tmp_path):
-    """A fake key (a fresh RSA key) whose token_uri is the local endpoint: google-auth signs a JWT assertion and
-    exchanges it there for an access token, which goes out as the bearer token."""
+@pytest.fixture
+def key_file(kfp_endpoint, tmp_path):
+    """A fake service-account key (a fresh RSA key) whose token_uri is the local endpoint; returns (path, pem)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
@@ -130,6 +134,13 @@ def test_token_from_a_service_account_key_file(submit, kfp_endpoint, tmp_path):
     key.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k1",
                                "private_key": pem, "client_email": "kfp@p.iam.gserviceaccount.com",
                                "client_id": "1", "token_uri": kfp_endpoint + "/oauth2/token"}))
+    return key, pem
+
+
+def test_token_from_a_service_account_key_file(submit, key_file):
+    """google.auth.default() finds the key file; refreshing its credentials signs a JWT assertion and exchanges it at
+    the local token_uri for an access token, which goes out as the bearer token."""
+    key, pem = key_file
     proc, reqs = submit(env={"GOOGLE_APPLICATION_CREDENTIALS": str(key)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (grant,) = _calls(reqs, "POST", "/oauth2/token")
@@ -137,6 +148,34 @@ def test_token_from_a_service_account_key_file(submit, kfp_endpoint, tmp_path):
     assert _auth(reqs) == {"Bearer " + SA_TOKEN}
     assert "key file %s (access token, cloud-platform scope)" % key in proc.stdout
     assert SA_TOKEN not in proc.stdout + proc.stderr and pem not in proc.stdout + proc.stderr
+
+
+def test_id_token_for_iap_from_a_service_account_key_file(submit, key_file):
+    """--audience: google.oauth2.id_token.fetch_id_token exchanges the key's assertion for an ID token."""
+    key, pem = key_file
+    audience = "1234-iap.apps.googleusercontent.com"
+    proc, reqs = submit("--audience", audience, env={"GOOGLE_APPLICATION_CREDENTIALS": str(key)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (grant,) = _calls(reqs, "POST", "/oauth2/token")
+    assert kfp_api_stub._claims(grant[3]["assertion"][0])["target_audience"] == audience
+    token = kfp_api_stub.id_token(audience, "key")
+    assert _auth(reqs) == {"Bearer " + token}
+    assert "auth: key file %s (ID token for audience %s)" % (key, audience) in proc.stdout
+    assert token not in proc.stdout + proc.stderr and pem not in proc.stdout + proc.stderr
+
+
+def test_a_broken_key_file_fails_before_submitting(submit, tmp_path):
+    bad = tmp_path / "not-a-key.json"
+    bad.write_text("{not json")
+    proc, reqs = submit(env={"GOOGLE_APPLICATION_CREDENTIALS": str(bad)})
+    assert proc.returncode == 2 and not reqs
+    assert "submit: could not get a token from %s: DefaultCredentialsError" % bad in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_only_google_auths_public_api_is_used():
+    source = (REPO / "pipeline" / "submit.py").read_text()
+    assert "_metadata" not in source and "compute_engine._" not in source
 
 
 def test_token_from_the_metadata_server(submit, kfp_endpoint):
@@ -147,6 +186,20 @@ def test_token_from_the_metadata_server(submit, kfp_endpoint):
     assert _auth(reqs) == {"Bearer " + META_TOKEN}
     assert "auth: GCE metadata server (access token)" in proc.stdout
     assert META_TOKEN not in proc.stdout + proc.stderr
+
+
+def test_id_token_for_iap_from_the_metadata_server(submit, kfp_endpoint):
+    host = kfp_endpoint.split("//")[1]
+    audience = "1234-iap.apps.googleusercontent.com"
+    proc, reqs = submit("--audience", audience,
+                        env={"NO_GCE_CHECK": "false", "GCE_METADATA_IP": host, "GCE_METADATA_HOST": host})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any(r[1].startswith("/computeMetadata/v1/instance/service-accounts/default/identity?audience=")
+               for r in reqs)
+    token = kfp_api_stub.id_token(audience, "metadata")
+    assert _auth(reqs) == {"Bearer " + token}
+    assert "auth: GCE metadata server (ID token for audience %s)" % audience in proc.stdout
+    assert token not in proc.stdout + proc.stderr
 
 
 def test_no_metadata_server_is_found_quickly(submit):

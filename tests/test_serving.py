@@ -2,7 +2,6 @@
 SavedModel), the client over both protocols, hot swap, a corrupt version, SIGTERM, Locust, and the
 Kubernetes manifests (rendered and applied against a stub API server: no cluster is reachable here)."""
 import base64
-import http.server
 import json
 import os
 import threading
@@ -338,46 +337,6 @@ def test_manifests_are_valid_kubernetes_objects_with_paths_and_ports():
     assert {p.name: (p.port, p.target_port) for p in s.spec.ports} == {"grpc": (8500, 8500), "rest": (8501, 8501)}
     import yaml
     assert list(yaml.safe_load_all(k8s.to_yaml([deployment, service]))) == [deployment, service]
-
-
-def test_apply_creates_then_replaces_through_the_kubernetes_client():
-    """The real kubernetes client against a stub API server: POST creates; a second apply gets 409 and updates."""
-    from kubernetes import client
-    calls, existing = [], set()
-
-    class Api(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def _answer(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            calls.append((self.command, self.path))
-            key = self.path if self.command != "POST" else self.path + "/" + body["metadata"]["name"]
-            code = 409 if self.command == "POST" and key in existing else (201 if self.command == "POST" else 200)
-            existing.add(key)
-            data = json.dumps(body if code != 409 else {"kind": "Status", "code": 409, "reason": "AlreadyExists"}).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        do_POST = do_PUT = do_PATCH = _answer
-
-    stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=stub.serve_forever, daemon=True).start()
-    config = client.Configuration(host="http://127.0.0.1:%d" % stub.server_address[1])
-    manifests = k8s.render("ghsumm", "/models/ghsumm", run="r1", volume_claim="models-pvc")
-    try:
-        assert k8s.apply(manifests, "kubeflow", client.ApiClient(config)) == [
-            "Deployment/ghsumm-r1 created", "Service/ghsumm-r1 created"]
-        assert k8s.apply(manifests, "kubeflow", client.ApiClient(config)) == [
-            "Deployment/ghsumm-r1 replaced", "Service/ghsumm-r1 replaced"]
-    finally:
-        stub.shutdown()
-    assert calls[:2] == [("POST", "/apis/apps/v1/namespaces/kubeflow/deployments"),
-                         ("POST", "/api/v1/namespaces/kubeflow/services")]
-    assert ("PUT", "/apis/apps/v1/namespaces/kubeflow/deployments/ghsumm-r1") in calls
-    assert ("PATCH", "/api/v1/namespaces/kubeflow/services/ghsumm-r1") in calls
 
 
 def test_k8s_names_are_dns_1123():

@@ -22,6 +22,9 @@ container restarts only). Keep replicas at 1 for the webhook unless the claim is
 
     kubectl create secret generic ghsumm-webhook --from-literal=secret="$(openssl rand -hex 32)" \
         --from-literal=mode=comment
+
+GitHub must reach the webhook, and only it: webhook_ingress=True adds an Ingress that routes the one path
+/github/webhook (pathType Exact) to the Service and nothing else (docs/webhook.md, "Expose only the webhook").
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ PORT, SERVICE_PORT = 8080, 80
 METRICS_PATH = "/metrics"
 DEFAULT_IMAGE = "ghsumm-app:latest"
 WEBHOOK_DIR = "/var/lib/ghsumm/webhook"
+WEBHOOK_PATH = "/github/webhook"
 DEFAULT_WEBHOOK_SECRET = "ghsumm-webhook"
 DEFAULT_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
 
@@ -40,9 +44,11 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
            vocab: str = "", model_base_path: str = "", issues: str = "", github_api_url: str = "",
            github_token_secret: str | None = None, gcp_secret: str | None = None, replicas: int = 1,
            workers: int = 2, resources: dict | None = None, webhook_secret: str | None = DEFAULT_WEBHOOK_SECRET,
-           webhook_state_claim: str | None = None) -> list[dict]:
-    """[Deployment, Service] manifests as dicts. model_server: host:port of the model's Service; vocab (or
-    model_base_path, to find the vocabulary beside the newest version) must be readable from the pod."""
+           webhook_state_claim: str | None = None, webhook_ingress: bool = False, ingress_host: str = "",
+           ingress_class: str = "", ingress_tls_secret: str = "") -> list[dict]:
+    """[Deployment, Service] manifests as dicts, and with webhook_ingress the Ingress that publishes only the
+    webhook (webhook_ingress()). model_server: host:port of the model's Service; vocab (or model_base_path, to find
+    the vocabulary beside the newest version) must be readable from the pod."""
     name = k8s_name(model_name, run, "webapp")
     labels = {"app": "ghsumm-webapp", "model": k8s_name(model_name)}
     if run:
@@ -92,4 +98,25 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
     if webhook_secret and webhook_state_claim:
         # A ReadWriteOnce claim is attached to one pod at a time: the old pod goes before the new one starts.
         manifests[0]["spec"]["strategy"] = {"type": "Recreate"}
+    if webhook_ingress:
+        manifests.append(webhook_ingress_manifest(name, labels, ingress_host, ingress_class, ingress_tls_secret))
     return manifests
+
+
+def webhook_ingress_manifest(service: str, labels: dict, host: str = "", ingress_class: str = "",
+                             tls_secret: str = "") -> dict:
+    """An Ingress (named <service>-webhook) with one rule: path /github/webhook, pathType Exact, to the Service's
+    port 80. Nothing else of the app is routed: the pages, /api/* and /suggestions stay inside the cluster. The app
+    answers only POST there (405 otherwise). host "" matches any host; tls_secret: a TLS Secret for host."""
+    path = {"path": WEBHOOK_PATH, "pathType": "Exact",
+            "backend": {"service": {"name": service, "port": {"number": SERVICE_PORT}}}}
+    rule = {"http": {"paths": [path]}}
+    spec = {"rules": [rule]}
+    if host:
+        rule["host"] = host
+    if ingress_class:
+        spec["ingressClassName"] = ingress_class
+    if tls_secret:
+        spec["tls"] = [dict({"secretName": tls_secret}, **({"hosts": [host]} if host else {}))]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": k8s_name(service, "webhook"), "labels": labels}, "spec": spec}
