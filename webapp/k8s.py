@@ -22,6 +22,11 @@ container restarts only). Keep replicas at 1 for the webhook unless the claim is
 
     kubectl create secret generic ghsumm-webhook --from-literal=secret="$(openssl rand -hex 32)" \
         --from-literal=mode=comment
+
+The decision pages (/suggestions, /api/suggestions) open with the token in the Secret access_secret (default
+"ghsumm-access", key "token") -> GHSUMM_ACCESS_TOKEN; without it a web app with a webhook keeps them off:
+
+    kubectl create secret generic ghsumm-access --from-literal=token="$(openssl rand -hex 32)"
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ METRICS_PATH = "/metrics"
 DEFAULT_IMAGE = "ghsumm-app:latest"
 WEBHOOK_DIR = "/var/lib/ghsumm/webhook"
 DEFAULT_WEBHOOK_SECRET = "ghsumm-webhook"
+DEFAULT_ACCESS_SECRET = "ghsumm-access"
 DEFAULT_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
 
 
@@ -40,7 +46,7 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
            vocab: str = "", model_base_path: str = "", issues: str = "", github_api_url: str = "",
            github_token_secret: str | None = None, gcp_secret: str | None = None, replicas: int = 1,
            workers: int = 2, resources: dict | None = None, webhook_secret: str | None = DEFAULT_WEBHOOK_SECRET,
-           webhook_state_claim: str | None = None) -> list[dict]:
+           webhook_state_claim: str | None = None, access_secret: str | None = DEFAULT_ACCESS_SECRET) -> list[dict]:
     """[Deployment, Service] manifests as dicts. model_server: host:port of the model's Service; vocab (or
     model_base_path, to find the vocabulary beside the newest version) must be readable from the pod."""
     name = k8s_name(model_name, run, "webapp")
@@ -58,6 +64,9 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
     if github_token_secret:
         env.append({"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": github_token_secret, "key": "token", "optional": True}}})
+    if access_secret:  # the decision pages' token (webapp/access.py); without the Secret a public app keeps them off
+        env.append({"name": "GHSUMM_ACCESS_TOKEN", "valueFrom": {"secretKeyRef": {
+            "name": access_secret, "key": "token", "optional": True}}})
     volumes, mounts = [], []
     if webhook_secret:
         for var, key in (("GHSUMM_WEBHOOK_SECRET", "secret"), ("GHSUMM_WEBHOOK_MODE", "mode")):
