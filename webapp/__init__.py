@@ -19,6 +19,7 @@ Routes:
     GET  /suggestions           the webhook's recent decisions (page); GET /api/suggestions: the same as JSON;
                                 both behind the access check (webapp/access.py: a bearer token or the sign-in
                                 form's POST /login; 401 / 403)
+    POST /login, /logout        the sign-in form's cookie for those pages (webapp/access.py)
     GET  /metrics               Prometheus metrics (webapp/metrics.py; gunicorn: -c python:webapp.gunicorn_conf)
     GET  /api/openapi.json      the JSON API as an OpenAPI 3.1 document (webapp/openapi.py)
 Errors are JSON {"error": message, "code": ...} with their status: 400 bad input or URL, 401/403 the access
