@@ -17,7 +17,7 @@ WORK ?= work
 PIP_FLAGS := --no-warn-script-location
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help envs run stop compile test bench adapt quality load_test clean-envs
+.PHONY: help envs run stop compile test bench adapt quality load_test soak clean-envs
 envs: $(APP_READY) $(T2T_READY) ## create the two pinned environments (.venv/app, .venv/t2t), or rebuild one whose pins changed
 
 # `make help`: every target of this file with its `## ` description (a target without one is listed bare).
@@ -68,6 +68,13 @@ compile: envs ## gh_summ.yaml (KFP v2) for Kubeflow Pipelines / Vertex AI (GHSUM
 # After `make run`: Locust against a model server started on the exported model; HTML report in work/load/.
 load_test: envs ## after make run: Locust against a model server on the last export (report in work/load)
 	$(APP)/bin/python -m serving.load_test --model_base_path $(WORK)/serving/ghsumm --out $(WORK)/load
+
+# After `make run`: 5 minutes of Locust against the web app while its model server is hot-swapped, killed and
+# restarted (loopback; the served model is copied, never changed). Report: work/soak/report.json and report.txt.
+# `make test` runs a 40 s version on the tiny test model (tests/test_soak.py).
+SOAK_SECONDS ?= 300
+soak: envs ## after make run: 5 min of load through a model swap, kill and restart (report in work/soak; SOAK_SECONDS)
+	$(APP)/bin/python -m serving.soak --model_base_path $(WORK)/serving/ghsumm --out $(WORK)/soak --duration $(SOAK_SECONDS)
 
 # The web app's end-to-end test drives Debian's chromium: tests/setup_browser.sh installs it when missing.
 # Two pytest workers (pytest-xdist): most of a test's time is one busy core (Beam's DirectRunner, process

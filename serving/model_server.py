@@ -278,7 +278,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             body, content_type = self.metrics.exposition(self.headers.get("Accept"))
             return self._send(200, body, content_type=content_type)
         with self.inflight:
-            start, self._predicting = time.perf_counter(), None
+            start, self._predicting, self._body_read = time.perf_counter(), None, False
             try:
                 code, payload, headers = self._route(method)
             except HttpError as e:
@@ -292,8 +292,11 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
                 code, payload, headers = 500, {"error": "internal error: %s" % type(e).__name__}, {}
             if code >= 400 and code not in (411, 413):
                 log.info("REST %s %s -> %d %s", method, self.path, code, payload.get("error", ""))
-            if code in (411, 413):
-                self.close_connection = True  # the unread body would otherwise be parsed as the next request
+            if code == 411 or not self._body_read and (self.headers.get("Content-Length", "0") != "0"
+                                                       or "Transfer-Encoding" in self.headers):
+                # A body this request did not read (no length, too large, or sent where none is due: a GET, a 404,
+                # a 405) would otherwise be parsed as the next request on the connection.
+                self.close_connection = True
                 headers = dict(headers, Connection="close")
             if self._predicting is not None:
                 name, version = self._predicting
@@ -315,6 +318,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             raise HttpError(411, "a Content-Length header is required")
         if int(length) > self.max_request_bytes:
             raise HttpError(413, "request of %s bytes exceeds the limit of %d bytes" % (length, self.max_request_bytes))
+        self._body_read = True
         return self.rfile.read(int(length))
 
     @staticmethod

@@ -110,6 +110,19 @@ def test_rest_errors_are_json_with_the_right_code(server, case, path, kwargs, co
     assert "Traceback" not in error and 'File "' not in error, error
 
 
+def test_a_body_no_route_reads_does_not_become_the_next_request(server, codec):
+    """A body sent where none is read (a GET, a 404, a 405) once stayed on the keep-alive connection and was parsed
+    as the next request (501 "Unsupported method", an HTML page): found by tests/test_fuzz.py."""
+    http = requests.Session()
+    good = {"instances": [{"input": {"b64": example_b64(codec)}}]}
+    for method, path in (("GET", "/v1/models/ghsumm"), ("POST", "/v1/models/nope"), ("GET", "/v1/models/ghsumm:predict"),
+                         ("POST", "/v2/whatever")):
+        first = http.request(method, server.rest_url + path, data=b'{"instances": []}', timeout=30)
+        assert first.status_code in (200, 404, 405) and first.json()
+        after = http.post(server.rest_url + "/v1/models/ghsumm:predict", json=good, timeout=60)
+        assert after.status_code == 200 and after.json()["predictions"], (method, path, after.text[:200])
+
+
 def test_concurrent_requests_are_all_answered_like_a_single_one(server, codec):
     single = predict(server, {"instances": [{"input": {"b64": example_b64(codec)}}]}).json()["predictions"][0]
     results, errors = [], []

@@ -22,6 +22,7 @@ CANDIDATES = [(TITLE, -4.0), (TITLE + ".", -4.2), ("windows dataloader hangs for
               ("the script hangs at the first batch", -5.0), ("dataloader num_workers hangs", -6.5),
               ("one too many", -3.0)]
 SECRET = "openapi-test-secret"
+ACCESS = "openapi-test-access-token"
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ def api(webapp_config, stub_model_server, title_codec, tmp_path):
         github.add_issue("octo", "hello", 7, title="DataLoader hangs", body=BODY)
         github.add_issue("octo", "hello", 8, title="empty", body="")
         app = create_app(dict(webapp_config, model_server=stub.url, github_api_url=github.url,
-                              confidence_min_score=-6.0, webhook_secret=SECRET,
-                              webhook_dir=str(tmp_path / "webhook")))
+                              confidence_min_score=-6.0, webhook_secret=SECRET, access_token=ACCESS,
+                              rate_limit=0, webhook_dir=str(tmp_path / "webhook")))
         client = app.test_client()
         yield client, client.get("/api/openapi.json").get_json(), github
 
@@ -85,8 +86,11 @@ def test_every_documented_endpoint_answers_as_documented(api, webapp_config):
         ("get", "/healthz", {}, 200),
         ("get", "/livez", {}, 200),
         ("get", "/api/openapi.json", {}, 200),
-        ("get", "/api/suggestions", {}, 200),
-        ("get", "/api/suggestions", {"query_string": {"limit": "0"}}, 400),
+        ("get", "/api/suggestions", {"headers": {"Authorization": "Bearer " + ACCESS}}, 200),
+        ("get", "/api/suggestions", {"headers": {"Authorization": "Bearer " + ACCESS},
+                                     "query_string": {"limit": "0"}}, 400),
+        ("get", "/api/suggestions", {}, 401),
+        ("get", "/api/suggestions", {"headers": {"Authorization": "Bearer wrong"}}, 403),
     ]
     driven = set()
     for method, path, kwargs, status in calls:
@@ -110,6 +114,12 @@ def test_every_documented_endpoint_answers_as_documented(api, webapp_config):
         response = getattr(down, method)(path, **kwargs)
         assert response.status_code == status
         check(document, method, path, response)
+    # this app's own per-client limit: one title a minute, the second is 429 with Retry-After
+    limited = create_app(dict(webapp_config, rate_limit=1, rate_limit_burst=1)).test_client()
+    limited.post("/api/summarize", json={"body": ""})
+    response = limited.post("/api/summarize", json={"body": BODY})
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
+    check(document, "post", "/api/summarize", response)
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert driven == documented
 

@@ -16,6 +16,7 @@ import uuid
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 from github_api_stub import GitHubApiStub, issue_json
 
 from serving.launch import free_port
@@ -25,6 +26,7 @@ from webapp.suggestions import COMMENT_MARKER, code_span, comment_body, decide, 
 
 SECRET = "whsec-TESTSECRET-0123456789abcdef"
 TOKEN = "ghp_TESTSECRETtoken0123456789abcdef"
+ACCESS = "access-TESTSECRET-0123456789abcdef"  # GHSUMM_ACCESS_TOKEN: a webhook makes the app public
 BODY = ("when i open a file that has no lines the parser crashes with an index error in read_header, "
         "the same file opened in version 1.2 works")
 SUGGESTION = "parser crashes on empty files"
@@ -101,17 +103,26 @@ def idle(app, timeout=30.0):
     wait_for("the webhook's queue to empty", lambda: state.counts()["pending"] == 0, timeout)
 
 
+class SignedInClient(FlaskClient):
+    """Flask's test client sending the access token (the decision pages of a public app need it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_AUTHORIZATION"] = "Bearer " + ACCESS
+
+
 @pytest.fixture
 def hook(webapp_config, tmp_path):
-    """hook(**settings) -> an app with the webhook on (the secret, a state dir of the test's own, fast retries);
-    every app's worker is stopped at the end."""
+    """hook(**settings) -> an app with the webhook on (the secret, the access token, a state dir of the test's own,
+    fast retries) whose test clients send the access token; every app's worker is stopped at the end."""
     apps = []
 
     def make(**overrides):
-        config = dict(webapp_config, webhook_secret=SECRET, webhook_dir=str(tmp_path / "webhook"),
+        config = dict(webapp_config, webhook_secret=SECRET, access_token=ACCESS, webhook_dir=str(tmp_path / "webhook"),
                       webhook_retry_s=0.2, suggest_min_score=-1e9)
         config.update(overrides)
         app = create_app(config)
+        app.test_client_class = SignedInClient
         apps.append(app)
         return app
     yield make
@@ -440,7 +451,7 @@ def test_the_secret_and_the_token_never_appear_in_answers_pages_or_logs(hook, ch
             r = c.get(path)
             seen.append(r.get_data(as_text=True) + str(r.headers))
     files = "".join(p.read_text() for p in (tmp_path / "webhook").glob("*.jsonl"))
-    for secret in (SECRET, TOKEN):
+    for secret in (SECRET, TOKEN, ACCESS):
         assert all(secret not in s for s in seen) and secret not in caplog.text and secret not in files
         assert secret not in repr(app.extensions["ghsumm"]["settings"])
     assert "rejected the configured GITHUB_TOKEN" in decisions_of(app)[1]["why"]

@@ -1,12 +1,12 @@
 """The webhook's /suggestions page in a real browser (headless Chromium, as test_webapp_browser.py drives it): decisions
 recorded through signed deliveries (comment mode, against the GitHub-API-like server), one of them with markup in the
-issue's title, shown as text; a screenshot in artifacts/suggestions.png (gitignored, like the other screenshots)."""
+issue's title, shown as text, after signing in with the access token; a screenshot in artifacts/suggestions.png (gitignored, like the other screenshots)."""
 import uuid
 
 import pytest
 from github_api_stub import GitHubApiStub
 from test_webapp_browser import browser, el, page_errors, screenshot, serve, wait  # noqa: F401  (fixtures)
-from test_webhook import SECRET, TOKEN, decision_count, deliver, issues_payload
+from test_webhook import ACCESS, SECRET, TOKEN, decision_count, deliver, issues_payload
 from selenium.webdriver.common.by import By
 
 from serving.launch import free_port
@@ -27,7 +27,7 @@ def test_suggestions_page_shows_the_recorded_decisions_as_text(browser, serve, w
             api.add_issue("octo", "hello", n, "Crash", "body")
         app = create_app(dict(webapp_config, model_server=model.url, github_api_url=api.url, github_token=TOKEN,
                               webhook_secret=SECRET, webhook_mode="comment", webhook_dir=str(tmp_path / "webhook"),
-                              webhook_retry_s=0.2))
+                              webhook_retry_s=0.2, access_token=ACCESS))
         try:
             c = app.test_client()
             deliver(c, issues_payload(number=7, title="Crash",
@@ -38,7 +38,12 @@ def test_suggestions_page_shows_the_recorded_decisions_as_text(browser, serve, w
                                       body="the parser crashes on empty files"))
             decision_count(app, 3)
             d = browser
-            d.get(serve(app) + "suggestions")
+            d.get(serve(app) + "suggestions")  # a webhook makes the app public: a person signs in with the token
+            assert "Sign in" in el(d, "login-heading").text and not d.find_elements(By.ID, "decision-rows")
+            [refused] = page_errors(d)  # the sign-in form comes with the refusal's status, 401
+            assert "/suggestions - Failed to load resource" in refused and "401" in refused
+            el(d, "token").send_keys(ACCESS)
+            d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
             wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#decision-rows tr")) == 3, 30, "three decisions")
             assert el(d, "hook-status").text == "on" and el(d, "hook-mode").text == "comment on the issue"
             assert el(d, "hook-deliveries").text == "3" and el(d, "hook-comments").text == "2"
@@ -56,7 +61,7 @@ def test_suggestions_page_shows_the_recorded_decisions_as_text(browser, serve, w
             assert not el(d, "error").is_displayed() and not el(d, "empty").is_displayed()
             screenshot(d, "suggestions.png")
             assert page_errors(d) == []
-            assert TOKEN not in d.page_source and SECRET not in d.page_source
+            assert TOKEN not in d.page_source and SECRET not in d.page_source and ACCESS not in d.page_source
         finally:
             app.extensions["ghsumm"]["suggester"].stop()
 

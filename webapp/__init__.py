@@ -16,16 +16,21 @@ Routes:
     GET  /random_github_issue   the reference app's route: {"body": ...} (with title and url too)
     POST /summary               the reference app's route: form fields issue_text / issue_url -> {"summary", "body"}
     POST /github/webhook        GitHub's webhook: a title suggestion for every newly opened issue (webapp/webhook.py)
-    GET  /suggestions           the webhook's recent decisions (page); GET /api/suggestions: the same as JSON
+    GET  /suggestions           the webhook's recent decisions (page); GET /api/suggestions: the same as JSON;
+                                both behind the access check (webapp/access.py: a bearer token or the sign-in
+                                form's POST /login; 401 / 403)
+    POST /login, /logout        the sign-in form's cookie for those pages (webapp/access.py)
     GET  /metrics               Prometheus metrics (webapp/metrics.py; gunicorn: -c python:webapp.gunicorn_conf)
     GET  /api/openapi.json      the JSON API as an OpenAPI 3.1 document (webapp/openapi.py)
-Errors are JSON {"error": message, "code": ...} with their status: 400 bad input or URL, 404 no such issue,
-413 request too large, 429 GitHub rate limit (with reset_at and Retry-After), 502 GitHub or model server
-failure, 503 model server down or timing out. Never a stack trace. Configuration: webapp/config.py.
+Errors are JSON {"error": message, "code": ...} with their status: 400 bad input or URL, 401/403 the access
+check, 404 no such issue, 413 request too large, 429 GitHub's rate limit or this app's per-client one
+(GHSUMM_RATE_LIMIT; with Retry-After), 502 GitHub or model server failure, 503 model server down or timing
+out. Never a stack trace. Configuration: webapp/config.py.
 """
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
@@ -52,7 +57,7 @@ SECURITY_HEADERS = {
 def create_app(config: dict | None = None) -> Flask:
     """The Flask app. Settings come from the environment (webapp/config.py); `config` overrides any of them by
     field name (e.g. {"model_server": "http://127.0.0.1:8501", "github_token": ""})."""
-    from webapp import openapi, webhook
+    from webapp import access, openapi, webhook
     from webapp.issues import IssueSource
     from webapp.metrics import WebMetrics
     from webapp.title_service import TitleService
@@ -74,6 +79,25 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ghsumm"].update(webhook_state=webhook_state, suggester=suggester)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(access.bp)
+    if settings.trusted_proxies:
+        # Behind N proxies: the client address is the Nth from the right of X-Forwarded-For (and https from
+        # X-Forwarded-Proto); without them the header is anyone's to write and is ignored.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
+    limiter = None
+    if settings.rate_limit:
+        from webapp.ratelimit import RateLimiter
+        limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
+
+    def rate_limited():
+        """WebError 429 when this client has used up its titles for now (GHSUMM_RATE_LIMIT)."""
+        wait = limiter.take(request.remote_addr or "") if limiter is not None else 0.0
+        if wait:
+            seconds = max(1, math.ceil(wait))
+            raise WebError(429, "Too many titles asked from your address: at most %d a minute. Try again in %d s."
+                           % (settings.rate_limit, seconds), "rate_limited", {"retry_after_s": seconds},
+                           {"Retry-After": str(seconds)})
     if settings.webhook_secret:
         # The webhook's worker: at start-up (a restart continues the queued work), and again in a forked process.
         suggester.start()
@@ -122,6 +146,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.post("/api/summarize")
     def api_summarize():
+        rate_limited()
         data = json_payload()
         return jsonify(summarize(data.get("body"), data.get("url")))
 
@@ -135,6 +160,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.post("/summary")
     def summary():  # the reference app's route: form fields issue_text and issue_url; answers summary and body
+        rate_limited()
         data = request.form if request.form else request.get_json(silent=True)
         if not isinstance(data, dict):  # a form (MultiDict) or a JSON object
             data = {}

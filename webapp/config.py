@@ -34,6 +34,16 @@ The GitHub webhook (webapp/webhook.py; the rule in webapp/suggestions.py):
 - GHSUMM_SUGGEST_MIN_SCORE (-7.1), GHSUMM_SUGGEST_MAX_SIMILARITY (0.5), GHSUMM_SUGGEST_MIN_WORDS (3): the rule
 - GHSUMM_WEBHOOK_RETRY_S (30): the first retry delay of a failed step (doubling, at most 10 minutes)
 - GHSUMM_COMMENT_ATTEMPTS (5): how many times a comment is tried before it is given up
+
+Access and limits (webapp/access.py, webapp/ratelimit.py; docs/webapp.md, "Access and limits"):
+- GHSUMM_ACCESS_TOKEN (none), or GHSUMM_ACCESS_TOKEN_FILE (a file holding it, e.g. a mounted Secret): the token
+  that opens /suggestions and /api/suggestions; never logged or shown
+- GHSUMM_PUBLIC (auto: true when a webhook secret is set): whether others can reach the app; public and no token:
+  the decision pages are off
+- GHSUMM_RATE_LIMIT (30 a minute per client address when public, else off; 0: off): titles per minute per client
+  on /api/summarize and /summary; GHSUMM_RATE_LIMIT_BURST (5): how many at once
+- GHSUMM_TRUSTED_PROXIES (0): how many proxies in front of the app append to X-Forwarded-For; 0: the client is the
+  connection's peer and X-Forwarded-For is ignored
 """
 from __future__ import annotations
 
@@ -49,6 +59,8 @@ DEFAULT_MODEL_BASE_PATH = versions.base_path(os.path.join(REPO, "work"), "ghsumm
 DEFAULT_WEBHOOK_DIR = os.path.join(REPO, "work", "webhook")
 DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
 WEBHOOK_MODES = ("dry-run", "comment")
+PUBLIC_MODES = {"auto": None, "true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+PUBLIC_RATE_LIMIT = 30  # titles a minute per client address when the app is public and GHSUMM_RATE_LIMIT is unset
 
 
 def github_host_for(api_url: str) -> str:
@@ -95,6 +107,12 @@ class Settings:
     suggest_min_words: int = 3
     webhook_retry_s: float = 30.0
     comment_attempts: int = 5
+    access_token: str = dataclasses.field(default="", repr=False)  # a secret, like github_token
+    access_token_file: str = ""
+    public_mode: str = "auto"
+    rate_limit: int = -1
+    rate_limit_burst: int = 5
+    trusted_proxies: int = 0
 
     ENV = {"model_server": "GHSUMM_MODEL_SERVER", "protocol": "GHSUMM_PROTOCOL", "model_name": "GHSUMM_MODEL_NAME",
            "model_timeout": "GHSUMM_MODEL_TIMEOUT", "vocab": "GHSUMM_VOCAB",
@@ -106,7 +124,10 @@ class Settings:
            "webhook_dir": "GHSUMM_WEBHOOK_DIR", "webhook_issues": "GHSUMM_WEBHOOK_ISSUES",
            "suggest_min_score": "GHSUMM_SUGGEST_MIN_SCORE", "suggest_max_similarity": "GHSUMM_SUGGEST_MAX_SIMILARITY",
            "suggest_min_words": "GHSUMM_SUGGEST_MIN_WORDS", "webhook_retry_s": "GHSUMM_WEBHOOK_RETRY_S",
-           "comment_attempts": "GHSUMM_COMMENT_ATTEMPTS"}
+           "comment_attempts": "GHSUMM_COMMENT_ATTEMPTS", "access_token": "GHSUMM_ACCESS_TOKEN",
+           "access_token_file": "GHSUMM_ACCESS_TOKEN_FILE", "public_mode": "GHSUMM_PUBLIC",
+           "rate_limit": "GHSUMM_RATE_LIMIT", "rate_limit_burst": "GHSUMM_RATE_LIMIT_BURST",
+           "trusted_proxies": "GHSUMM_TRUSTED_PROXIES"}
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":
@@ -153,7 +174,25 @@ class Settings:
             raise ValueError("GHSUMM_WEBHOOK_RETRY_S must be positive and GHSUMM_COMMENT_ATTEMPTS at least 1")
         if not s.webhook_issues:
             s.webhook_issues = os.path.join(s.webhook_dir, "issues.jsonl")
+        if not s.access_token and s.access_token_file:
+            with open(s.access_token_file, encoding="utf-8") as f:  # e.g. a mounted Secret's key
+                s.access_token = f.read().strip()
+        s.public_mode = str(s.public_mode).lower()
+        if s.public_mode not in PUBLIC_MODES:
+            raise ValueError("GHSUMM_PUBLIC must be true, false or auto, not %r" % s.public_mode)
+        if s.rate_limit < 0:
+            s.rate_limit = PUBLIC_RATE_LIMIT if s.is_public else 0
+        if s.rate_limit_burst < 1 or s.trusted_proxies < 0:
+            raise ValueError("GHSUMM_RATE_LIMIT_BURST must be at least 1 and GHSUMM_TRUSTED_PROXIES at least 0")
         return s
+
+    @property
+    def is_public(self) -> bool:
+        """Whether the app is reachable by others: GHSUMM_PUBLIC true, or auto with a webhook secret set (a
+        webhook is there for GitHub to reach it)."""
+        if self.public_mode == "auto":
+            return bool(self.webhook_secret)
+        return PUBLIC_MODES[self.public_mode]
 
     @property
     def commenting(self) -> bool:
@@ -176,4 +215,5 @@ class Settings:
                 "model_name": self.model_name, "github_host": self.github_host,
                 "github_api_url": without_credentials(self.github_api_url),
                 "github_token_set": bool(self.github_token), "max_input_ids": self.max_input_ids,
-                "confidence_min_score": self.confidence_min_score, "webhook_enabled": bool(self.webhook_secret)}
+                "confidence_min_score": self.confidence_min_score, "webhook_enabled": bool(self.webhook_secret),
+                "public": self.is_public, "access_token_set": bool(self.access_token), "rate_limit": self.rate_limit}

@@ -25,6 +25,11 @@ container restarts only). Keep replicas at 1 for the webhook unless the claim is
 
 GitHub must reach the webhook, and only it: webhook_ingress=True adds an Ingress that routes the one path
 /github/webhook (pathType Exact) to the Service and nothing else (docs/webhook.md, "Expose only the webhook").
+
+The decision pages (/suggestions, /api/suggestions) open with the token in the Secret access_secret (default
+"ghsumm-access", key "token") -> GHSUMM_ACCESS_TOKEN; without it a web app with a webhook keeps them off:
+
+    kubectl create secret generic ghsumm-access --from-literal=token="$(openssl rand -hex 32)"
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ DEFAULT_IMAGE = "ghsumm-app:latest"
 WEBHOOK_DIR = "/var/lib/ghsumm/webhook"
 WEBHOOK_PATH = "/github/webhook"
 DEFAULT_WEBHOOK_SECRET = "ghsumm-webhook"
+DEFAULT_ACCESS_SECRET = "ghsumm-access"
 DEFAULT_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
 
 
@@ -45,7 +51,8 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
            github_token_secret: str | None = None, gcp_secret: str | None = None, replicas: int = 1,
            workers: int = 2, resources: dict | None = None, webhook_secret: str | None = DEFAULT_WEBHOOK_SECRET,
            webhook_state_claim: str | None = None, webhook_ingress: bool = False, ingress_host: str = "",
-           ingress_class: str = "", ingress_tls_secret: str = "") -> list[dict]:
+           ingress_class: str = "", ingress_tls_secret: str = "",
+           access_secret: str | None = DEFAULT_ACCESS_SECRET) -> list[dict]:
     """[Deployment, Service] manifests as dicts, and with webhook_ingress the Ingress that publishes only the
     webhook (webhook_ingress()). model_server: host:port of the model's Service; vocab (or model_base_path, to find
     the vocabulary beside the newest version) must be readable from the pod."""
@@ -64,6 +71,9 @@ def render(model_name: str, model_server: str, run: str = "", protocol: str = "r
     if github_token_secret:
         env.append({"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": github_token_secret, "key": "token", "optional": True}}})
+    if access_secret:  # the decision pages' token (webapp/access.py); without the Secret a public app keeps them off
+        env.append({"name": "GHSUMM_ACCESS_TOKEN", "valueFrom": {"secretKeyRef": {
+            "name": access_secret, "key": "token", "optional": True}}})
     volumes, mounts = [], []
     if webhook_secret:
         for var, key in (("GHSUMM_WEBHOOK_SECRET", "secret"), ("GHSUMM_WEBHOOK_MODE", "mode")):

@@ -104,7 +104,8 @@ def schemas(settings) -> dict:
 def document(settings) -> dict:
     """The OpenAPI 3.1 document of the app's JSON API."""
     json_body = {"required": True, "content": {JSON: {"schema": _ref("SummarizeRequest")}}}
-    rate_limited = _answer("GitHub's rate limit: try again after Retry-After seconds.", _ref("Error"),
+    rate_limited = _answer("GitHub's rate limit, or this app's per-client limit (GHSUMM_RATE_LIMIT titles a minute "
+                           "per address; code rate_limited): try again after Retry-After seconds.", _ref("Error"),
                            {"Retry-After": {"schema": INTEGER}})
     summarize_errors = {
         "400": _error("Bad input: not a JSON object, neither or both of body and url, an empty body, or a URL "
@@ -132,10 +133,18 @@ def document(settings) -> dict:
             "/api/suggestions": {"get": {
                 "summary": "The webhook's state and its recent decisions, newest first",
                 "operationId": "suggestions",
+                "description": "Behind the access check: the token GHSUMM_ACCESS_TOKEN as a bearer token, or the "
+                               "cookie the sign-in form of /suggestions sets. Without a token configured it is open "
+                               "on a private app and off on a public one (GHSUMM_PUBLIC, or a webhook secret).",
+                "security": [{"bearerToken": []}, {"signInCookie": []}],
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                             "maximum": 500, "default": 100}}],
                 "responses": {"200": _answer("The webhook and its decisions.", _ref("Suggestions")),
                               "400": _error("limit is not a number from 1 to 500."),
+                              "401": _answer("No credentials: no decision is shown.", _ref("Error"),
+                                             {"WWW-Authenticate": {"schema": STRING}}),
+                              "403": _error("A wrong token or an expired sign-in; or the app is public and no "
+                                            "access token is configured (code access_off). No decision is shown."),
                               "503": _error("The webhook's state cannot be read.")}}},
             "/api/openapi.json": {"get": {
                 "summary": "This document", "operationId": "openapi",
@@ -173,7 +182,11 @@ def document(settings) -> dict:
                               "413": _error("The request is over 1 MiB."),
                               "503": _error("No GHSUMM_WEBHOOK_SECRET: the webhook is off.")}}},
         },
-        "components": {"schemas": schemas(settings)},
+        "components": {"schemas": schemas(settings), "securitySchemes": {
+            "bearerToken": {"type": "http", "scheme": "bearer",
+                            "description": "Authorization: Bearer <GHSUMM_ACCESS_TOKEN>"},
+            "signInCookie": {"type": "apiKey", "in": "cookie", "name": "ghsumm_access",
+                             "description": "Set by POST /login (the sign-in form of /suggestions)."}}},
     }
 
 

@@ -15,7 +15,8 @@ Routes (a Flask blueprint; create_app registers it):
                                                 worker (webapp/suggestions.py), answered at once
                            200 duplicate        a delivery id accepted before (also after a restart): not again
                            204                  every other event and action, pull requests included
-    GET  /suggestions      the page: recent decisions (static/suggestions.js renders them, as text only)
+    GET  /suggestions      the page: recent decisions (static/suggestions.js renders them, as text only); it and
+                           /api/suggestions are behind webapp/access.py's check (401 / 403, the sign-in form)
     GET  /api/suggestions  {"webhook": {enabled, mode, mode_note, rule, deliveries, pending, comments},
                             "decisions": [newest first]}  (?limit=N, at most 500)
 Neither the secret nor the token is ever part of an answer or a log line.
@@ -31,6 +32,7 @@ import urllib.parse
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
+from webapp import access
 from webapp.errors import WebError
 
 log = logging.getLogger("ghsumm.webhook")
@@ -135,11 +137,13 @@ def github_webhook():
 
 
 @bp.get("/suggestions")
+@access.required
 def suggestions_page():
     return render_template("suggestions.html", settings=_hook()["settings"].public())
 
 
 @bp.get("/api/suggestions")
+@access.required
 def api_suggestions():
     ext = _hook()
     settings, state = ext["settings"], ext["webhook_state"]
