@@ -28,13 +28,21 @@ _OUR_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<level>[A-Z]
 _TAGGED = re.compile(r"^\[(?P<tag>\w+)\] (?P<text>.*)")
 
 
+XLA_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "ghsumm", "xla")
+
+
 def quiet_tensorflow() -> None:
     """Called before TensorFlow is first imported in a process: only its C++ errors reach the terminal, not its
     start-up lines (absl's notice, the CPU features), unless TF_CPP_MIN_LOG_LEVEL says otherwise. On a CPU with
     AVX-512 or AMX, TF turns oneDNN on by itself and says so on stderr whatever the log level; these processes
     (evaluation, the model server, the benchmarks) decode with it off, as on every other CPU, unless
-    TF_ENABLE_ONEDNN_OPTS says otherwise. A training process they start turns it on again (fast_tensorflow_cpu)."""
+    TF_ENABLE_ONEDNN_OPTS says otherwise. A training process they start turns it on again (fast_tensorflow_cpu).
+    XLA keeps the programs it compiles (trainer/fast_decode.py's, ~15 s each) in XLA_CACHE, so the next process
+    that loads the same export starts in seconds."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tf_xla_persistent_cache_directory" not in os.environ.get("TF_XLA_FLAGS", ""):
+        os.environ["TF_XLA_FLAGS"] = (os.environ.get("TF_XLA_FLAGS", "") + " --tf_xla_persistent_cache_directory="
+                                      + XLA_CACHE).strip()
     if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
         os.environ[_ONEDNN_OFF_BY_US] = "1"

@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -58,12 +60,28 @@ def _publish(tmp_dir: str, final_dir: str) -> None:
     tf.io.gfile.rmtree(tmp_dir)
 
 
+def xla_config(hp, model: str, beam_size: int, alpha: float, rules: dict) -> dict | None:
+    """trainer/fast_decode.py's settings when it decodes what T2T's graph would (the copy model, minimum Bayes risk,
+    a maximum title length, the layers it implements); else None."""
+    plain = (hp.layer_preprocess_sequence == "n" and hp.layer_postprocess_sequence == "da" and hp.pos == "timing"
+             and hp.shared_embedding_and_softmax_weights and hp.ffn_layer == "dense_relu_dense"
+             and hp.self_attention_type == "dot_product" and not hp.num_encoder_layers and not hp.num_decoder_layers
+             and hp.multiply_embedding_mode == "sqrt_depth" and not hp.proximity_bias)
+    if not (model == copy_model.MODEL_NAME and plain and beam_size > 1 and rules.get("mbr_samples")
+            and 0 < rules.get("max_length", 0) <= EXTRA_LENGTH and hp.max_input_seq_length and rules.get("no_repeat_ngram") in (0, 3)):
+        return None
+    return dict(layers=hp.num_hidden_layers, heads=hp.num_heads, max_input=hp.max_input_seq_length,
+                beam_size=beam_size, alpha=alpha, rules=rules)
+
+
 def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: float | None = None,
-           rules: dict | None = None, second_model: bool = True) -> str:
+           rules: dict | None = None, second_model: bool = True, graph: str = "xla") -> str:
     """Exports the newest checkpoint; returns the version directory. alpha: the beam search's length penalty,
     rules: the copy model's decoding rules that differ from the hyper-parameter set's ({"min_length": 11};
     trainer.hparams.decode_rules). second_model: when model_dir carries one (checkpoint.second_model_checkpoint)
-    and minimum Bayes risk decodes, its beam titles join the candidates (False: this model's alone)."""
+    and minimum Bayes risk decodes, its beam titles join the candidates (False: this model's alone). graph: "xla"
+    writes the copy model's minimum Bayes risk decoding as trainer/fast_decode.py's loop when it can (xla_config),
+    "t2t" (or a model it cannot) T2T's graph."""
     from tensor2tensor.utils import decoding, registry, trainer_lib
     ckpt = checkpoint.newest_checkpoint(model_dir)
     if not ckpt:
@@ -97,11 +115,18 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     problem = registry.problem(PROBLEM_NAME)
     tmp_base = os.path.join(model_base_path, ".tmp-%d-%d" % (version, os.getpid()))
     tf.io.gfile.makedirs(tmp_base)
+    xla = xla_config(hp, model, beam_size, alpha, rules) if graph == "xla" else None
     with tempfile.TemporaryDirectory(prefix="ghsumm-export-") as scratch:
         # the weights as float32 (a slim checkpoint stores float16), the second model's beside them
         restore = checkpoint.servable_checkpoint(ckpt, os.path.join(scratch, os.path.basename(ckpt)), second)
-        exported = estimator.export_saved_model(
-            tmp_base, lambda: problem.serving_input_fn(hp, decode_hp, False), checkpoint_path=restore)
+        if xla:
+            exported = os.path.join(tmp_base, "xla")
+            # in a process of its own: tf.saved_model.save needs TF 2 behaviour, which trainer/compat.py turns off
+            subprocess.run([sys.executable, "-m", "trainer.fast_decode", restore,
+                            os.path.join(model_dir, VOCAB_FILENAME), json.dumps(xla), exported], check=True)
+        else:
+            exported = estimator.export_saved_model(
+                tmp_base, lambda: problem.serving_input_fn(hp, decode_hp, False), checkpoint_path=restore)
     exported = exported.decode() if isinstance(exported, bytes) else exported
     extra = os.path.join(exported, contract.ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
@@ -109,7 +134,7 @@ def export(model_dir: str, model_base_path: str, beam_size: int = 4, alpha: floa
     # max_input_ids: how many body subwords the graph reads (T2T cuts inputs to max_input_seq_length inside the
     # serving graph too); clients use it to say truthfully how much of a body the model read.
     card = dict(run, version=version, checkpoint=ckpt, beam_size=beam_size, alpha=alpha, **rules,
-                second_model=second,
+                second_model=second, graph="xla" if xla else "t2t",
                 extra_length=EXTRA_LENGTH, max_input_ids=hp.max_input_seq_length or None, exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     with tf.io.gfile.GFile(os.path.join(extra, contract.MODEL_CARD_FILE), "w") as f:
         f.write(json.dumps(card, indent=2) + "\n")

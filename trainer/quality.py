@@ -21,6 +21,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 
 from data import contract
 from data.project import REPO, SAMPLE_CSV, run_logged, t2t_python
@@ -121,6 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--nlbse", default=DEFAULT_NLBSE, help="nlbse24 issues_train.csv (skipped if absent)")
     parser.add_argument("--max_issues", type=int, help="score only the first N eval issues of each set")
     args = parser.parse_args(argv)
+    started = time.time()
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     try:
@@ -144,7 +146,8 @@ def main(argv=None) -> int:
     with open(os.path.join(out, "quality.md"), "w", encoding="utf-8") as f:
         f.write(text)
     print(text)
-    print("wrote %s" % os.path.join(out, "quality.md"))
+    print("wrote %s; run time %.0f s (export, preprocessing, decoding and scoring)"
+          % (os.path.join(out, "quality.md"), time.time() - started))
     if missed:
         print("quality targets missed: %s" % "; ".join(missed), file=sys.stderr)
         return 1
