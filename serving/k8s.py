@@ -68,7 +68,10 @@ def render(model_name: str, model_base_path: str, run: str = "", image: str = DE
         "command": ["/bin/sh", "-c", START_SCRIPT, "tensorflow_model_server"],
         "args": ["--port=%d" % GRPC_PORT, "--rest_api_port=%d" % REST_PORT, "--model_name=%s" % model_name,
                  "--model_base_path=%s" % model_base_path, "--file_system_poll_wait_seconds=30",
-                 "--monitoring_config_file=%s" % MONITORING_CONFIG_FILE],
+                 "--monitoring_config_file=%s" % MONITORING_CONFIG_FILE,
+                 # the shipped model's export decodes in one XLA-compiled loop (trainer/fast_decode.py), which
+                 # TF Serving runs on CPU only with this flag
+                 "--xla_cpu_compilation_enabled=true"],
         "ports": [{"name": "grpc", "containerPort": GRPC_PORT}, {"name": "rest", "containerPort": REST_PORT}],
         "readinessProbe": {"httpGet": {"path": "/v1/models/%s" % model_name, "port": REST_PORT},
                            "initialDelaySeconds": 5, "periodSeconds": 5, "failureThreshold": 3},

@@ -340,6 +340,7 @@ def test_manifests_are_valid_kubernetes_objects_with_paths_and_ports():
     assert c.image == "tensorflow/serving:2.18.0"
     assert "--model_base_path=gs://bucket/work/Run_42/export" in c.args and "--model_name=ghsumm" in c.args
     assert "--port=8500" in c.args and "--rest_api_port=8501" in c.args
+    assert "--xla_cpu_compilation_enabled=true" in c.args  # the XLA-compiled decoding loop (trainer/fast_decode.py)
     assert {p.name: p.container_port for p in c.ports} == {"grpc": 8500, "rest": 8501}
     assert c.readiness_probe.http_get.path == "/v1/models/ghsumm" and c.readiness_probe.http_get.port == 8501
     assert c.liveness_probe.tcp_socket.port == 8500
