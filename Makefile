@@ -98,7 +98,7 @@ bench: envs ## speed and memory, each as a ratio against a reference run (python
 # refused (benchmarks/adaptation.py; figures in $(WORK)/adaptation/adaptation.json). ADAPT_ARGS: its flags, e.g.
 # ADAPT_ARGS="--max_new 40 --max_later 40 --more_steps 5" for a quick run (python -m benchmarks adaptation --help).
 ADAPT_ARGS ?=
-adapt: envs ## does retraining on new issues lift later ones, and is junk refused? (~30 min; ADAPT_ARGS)
+adapt: envs ## does retraining on new issues lift later ones, and is junk refused? (~45 min; ADAPT_ARGS)
 	$(APP)/bin/python -m benchmarks adaptation --work $(WORK)/adaptation $(ADAPT_ARGS)
 
 clean-envs: ## remove both environments

@@ -2,7 +2,7 @@
 
     make adapt      (python -m benchmarks adaptation [--shared ../shared/data] [--work work/adaptation]
                      [--max_new N] [--max_later N] [--more_steps N] [--hparams H] [--retrain_args 'FLAGS']
-                     [--sets_only])   ~30 min
+                     [--sets_only])   ~45 min
 
 The issues: the eval split of every dated issue source in ../shared/data (nlbse24's five repositories,
 huggingface/datasets, GitBugs' Hadoop and SeaMonkey, the Jira story-point projects), which the shipped model
