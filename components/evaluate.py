@@ -44,14 +44,15 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
     def set_dir(where: str, eval_set: str) -> str:
         return where if eval_set == promo.GENERAL else os.path.join(where, eval_set)  # eval/, eval/new/
 
-    def score(step: str, model: str, where: str, eval_set: str, extra: list) -> str:
+    def score(step: str, model: str, where: str, eval_set: str, extra: list, reuse: bool = True) -> str:
         """trainer.evaluate of a model on one eval set, into set_dir(where, eval_set); that dir. A scoring of the
-        same model on the same issues in an earlier run of the working dir is reused (not for a gate: extra)."""
+        same model on the same issues in an earlier run of the working dir is reused when reuse (the served and the
+        start model; the model under evaluation is always scored, its report and gate written)."""
         issues = [] if eval_set == promo.GENERAL else ["--eval_issues", new_issues]
         target = set_dir(where, eval_set)
         kept = promo.kept_scoring(working_dir, promo.scoring_key(
             model, new_issues if issues else os.path.join(data_dir, contract.EVAL_ISSUES_FILE), max_issues))
-        if not extra and rt.exists(os.path.join(kept, scores.PREDICTIONS)):
+        if reuse and rt.exists(os.path.join(kept, scores.PREDICTIONS)):
             for name in (scores.PREDICTIONS, "metrics.json"):
                 files.copy(os.path.join(kept, name), os.path.join(target, name))
             print("[evaluate] %s: the same model's scoring on the same issues, reused from %s" % (step, kept))
@@ -67,7 +68,7 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
     gate_args = (["--threshold_rouge_l", min_rouge_l] if min_rouge_l > 0 else []) + (
         ["--baseline_metrics", baseline_metrics] if baseline_metrics else [])
     for eval_set in sets:
-        score("evaluate", export_dir, out, eval_set, gate_args if eval_set == promo.GENERAL else [])
+        score("evaluate", export_dir, out, eval_set, gate_args if eval_set == promo.GENERAL else [], reuse=False)
     gate = rt.read_text(os.path.join(out, "gate.txt")).strip()
     metrics = rt.read_json(os.path.join(out, "metrics.json"), {})
     reasons = metrics.get("gate", {}).get("reasons", [])

@@ -144,9 +144,11 @@ def test_summarize_over_the_limit_is_429_with_retry_after_per_client(make_app):
     for _ in range(2):  # the burst: answered (here 503: no model server), not limited
         assert c.post("/api/summarize", json={"body": "x crashes"}).status_code == 503
     r = c.post("/api/summarize", json={"body": "x crashes"})
-    assert r.status_code == 429 and r.headers["Retry-After"] == "10"  # 6 a minute: one every 10 s
+    # 6 a minute: one every 10 s, less the time the two answers took (a second or more on a busy machine)
+    wait = int(r.headers["Retry-After"])
+    assert r.status_code == 429 and 1 <= wait <= 10
     assert r.get_json() == {"error": "Too many titles asked from your address: at most 6 a minute. Try again in "
-                                     "10 s.", "code": "rate_limited", "retry_after_s": 10}
+                                     "%d s." % wait, "code": "rate_limited", "retry_after_s": wait}
     assert c.post("/summary", data={"issue_text": "x crashes"}).status_code == 429  # the reference route too
     other = c.post("/api/summarize", json={"body": "x"}, environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert other.status_code == 503  # another address has its own bucket
