@@ -14,7 +14,7 @@ def test_short_soak_fails_only_inside_the_outage_and_memory_stays(tiny_title_mod
     export_dir, vocab = tiny_title_model
     base = tmp_path / "models" / "ghsumm"
     publish_version(export_dir, str(base), 5)
-    report = soak.run(str(base), str(tmp_path / "soak"), duration_s=40, users=3, down_s=3, vocab=vocab)
+    report = soak.run(str(base), str(tmp_path / "soak"), duration_s=28, users=3, down_s=3, vocab=vocab)
     with capsys.disabled():
         print("\n" + soak.summary_text(report))
     assert report["passed"], soak.summary_text(report)
