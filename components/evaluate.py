@@ -44,6 +44,12 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
     def set_dir(where: str, eval_set: str) -> str:
         return where if eval_set == promo.GENERAL else os.path.join(where, eval_set)  # eval/, eval/new/
 
+    def copy_scoring(src: str, dst: str) -> None:
+        """trainer.evaluate's predictions and metrics, from one dir to another (a kept scoring, an eval dir)."""
+        for name in (scores.PREDICTIONS, "metrics.json"):
+            if rt.exists(os.path.join(src, name)):
+                files.copy(os.path.join(src, name), os.path.join(dst, name))
+
     def score(step: str, model: str, where: str, eval_set: str, extra: list, reuse: bool = True) -> str:
         """trainer.evaluate of a model on one eval set, into set_dir(where, eval_set); that dir. A scoring of the
         same model on the same issues in an earlier run of the working dir is reused when reuse (the served and the
@@ -53,16 +59,13 @@ def evaluate(run_dir: str, export_dir: str, data_dir: str, max_issues: int, min_
         kept = promo.kept_scoring(working_dir, promo.scoring_key(
             model, new_issues if issues else os.path.join(data_dir, contract.EVAL_ISSUES_FILE), max_issues))
         if reuse and rt.exists(os.path.join(kept, scores.PREDICTIONS)):
-            for name in (scores.PREDICTIONS, "metrics.json"):
-                files.copy(os.path.join(kept, name), os.path.join(target, name))
+            copy_scoring(kept, target)
             print("[evaluate] %s: the same model's scoring on the same issues, reused from %s" % (step, kept))
             return target
         rt.run_cli(step + ("" if eval_set == promo.GENERAL else "_" + eval_set), run_dir,
                    ["-m", "trainer.evaluate", "--saved_model", model, "--data_dir", data_dir, "--out",
                     target] + issues + (["--max_issues", max_issues] if max_issues > 0 else []) + extra)
-        for name in (scores.PREDICTIONS, "metrics.json"):
-            if rt.exists(os.path.join(target, name)):
-                files.copy(os.path.join(target, name), os.path.join(kept, name))
+        copy_scoring(target, kept)
         return target
 
     gate_args = (["--threshold_rouge_l", min_rouge_l] if min_rouge_l > 0 else []) + (

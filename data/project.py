@@ -18,7 +18,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(REPO, "data", "sample", "github_issues.csv")  # the bundled sample
 # The bundled general dev set: issues the shipped model never trained on, every one in the eval split (the same id
-# hash), so the pipeline's default data scores models on 982 issues, not 209 (trainer/warm_start.write_dev_set).
+# hash), so the pipeline's default data scores models on 986 issues, not 209 (trainer/warm_start.write_dev_set).
 DEV_CSV = os.path.join(REPO, "data", "sample", "github_issues_dev.csv")
 # How the project's CLIs log: their loggers are named ghsumm.<module>, and those lines (progress, counts) are the
 # ones a person follows; everything else a command prints (TensorFlow's and Beam's logs, library warnings) is

@@ -233,9 +233,14 @@ def _repo_from_url(url: str) -> str:
     return f"{m.group(1)}/{m.group(2)}" if m else ""
 
 
+def kaggle_url(issue_url: str) -> str:
+    """A Kaggle-dump issue_url as the issue's URL (and id): the dump's values carry stray double quotes around
+    the URL, three on each side."""
+    return issue_url.strip().strip('"').strip()
+
+
 def _kaggle(f: dict, source: str, stem: str, n: int) -> Issue:
-    # The dump's issue_url values carry stray double quotes: """https://github.com/o/r/issues/1""".
-    url = f["issue_url"].strip().strip('"').strip()
+    url = kaggle_url(f["issue_url"])
     return Issue(id=url or f"{source}:{n}", url=url, repo=_repo_from_url(url), title=f["issue_title"],
                  body=f["body"], source=source)
 

@@ -108,12 +108,11 @@ def test_the_bundled_dev_set_only_grows_the_eval_split():
     """data/sample/github_issues_dev.csv (the pipeline's default data adds it): every row is in the eval split by
     the same id hash as preprocess's, none is a row of the bundled sample, none repeats."""
     import csv
-    from data.project import DEV_CSV, SAMPLE_CSV
+    from data.project import DEV_CSV
+    from data.readers import kaggle_url
     from data.records import split_of
-    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
-        bundled = {row[1] for row in csv.reader(f)}
     with open(DEV_CSV, newline="", encoding="utf-8") as f:
         urls = [row["issue_url"] for row in csv.DictReader(f)]
     assert len(urls) == len(set(urls)) == 792
-    assert not bundled & set(urls)
-    assert all(split_of(u.strip().strip('"').strip(), 10.0) == "eval" for u in urls)
+    assert not warm_start.bundled_urls() & set(urls)
+    assert all(split_of(kaggle_url(u), 10.0) == "eval" for u in urls)

@@ -78,6 +78,13 @@ def _read_predictions(paths) -> dict:
     return rows
 
 
+def mean_and_error(gains: list[float]) -> tuple[float, float | None]:
+    """The mean of paired per-issue gains and its standard error (None under 2 gains)."""
+    n = len(gains)
+    mean = sum(gains) / n
+    return mean, ((sum((g - mean) ** 2 for g in gains) / (n - 1) / n) ** 0.5 if n > 1 else None)
+
+
 def compare_predictions(new, old) -> dict:
     """The paired comparison of two scorings of the same issues, from trainer.evaluate's predictions.jsonl (each
     a path, or a list of paths: several eval sets together, each issue counted once): n, the mean ROUGE-L of new
@@ -90,10 +97,8 @@ def compare_predictions(new, old) -> dict:
     if not old_rows:
         raise PromotionError("no predictions in %s" % (old,))
     keys = list(old_rows)
-    gains = [new_rows[k][0] - old_rows[k][0] for k in keys]
-    n = len(gains)
-    mean = sum(gains) / n
-    error = (sum((g - mean) ** 2 for g in gains) / (n - 1) / n) ** 0.5 if n > 1 else None
+    n = len(keys)
+    mean, error = mean_and_error([new_rows[k][0] - old_rows[k][0] for k in keys])
     return {"n": n, "new_rouge_l": sum(new_rows[k][0] for k in keys) / n,
             "old_rouge_l": sum(old_rows[k][0] for k in keys) / n, "gain": mean, "standard_error": error,
             "changed_titles": sum(new_rows[k][1] != old_rows[k][1] for k in keys)}
@@ -144,14 +149,13 @@ def titles_follow_bodies(issues: list[dict]) -> dict:
     issue. Shuffled or unrelated titles score the same either way. Returns n, own, other, gain, standard_error
     and follows (gain >= MIN_TITLE_BODY_GAIN and > 2 standard errors); follows is True under 2 issues."""
     from trainer.evaluate import first_sentence, rouge_per_issue
-    titles, leads = [i["title"] for i in issues], [first_sentence(i["body"]) for i in issues]
     if len(issues) < 2:
         return {"n": len(issues), "follows": True}
+    titles, leads = [i["title"] for i in issues], [first_sentence(i["body"]) for i in issues]
     own = [r["rougeL"] for r in rouge_per_issue(titles, leads)]
     other = [r["rougeL"] for r in rouge_per_issue(titles[1:] + titles[:1], leads)]
-    gains = [a - b for a, b in zip(own, other)]
-    n, mean = len(gains), sum(gains) / len(gains)
-    error = (sum((g - mean) ** 2 for g in gains) / (n - 1) / n) ** 0.5
+    n = len(issues)
+    mean, error = mean_and_error([a - b for a, b in zip(own, other)])
     return {"n": n, "own": round(sum(own) / n, 2), "other": round(sum(other) / n, 2), "gain": round(mean, 2),
             "standard_error": round(error, 2), "follows": mean >= MIN_TITLE_BODY_GAIN and mean > 2 * error}
 

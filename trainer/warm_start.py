@@ -101,11 +101,16 @@ def _preprocess(inputs: list[str], data_dir: str, vocab: str | None, work: str, 
          "preprocess " + what)
 
 
+def bundled_urls() -> set[str]:
+    """The bundled sample's issue_url values, as written there."""
+    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
+        return {row[1] for row in csv.reader(f)}
+
+
 def without_bundled_sample(source: str, out: str) -> str:
     """source (a Kaggle-style CSV: index, issue_url, issue_title, body) without the rows of the bundled sample,
     written to out; out."""
-    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
-        bundled = {row[1] for row in csv.reader(f)}
+    bundled = bundled_urls()
     with open(source, newline="", encoding="utf-8") as f, open(out, "w", newline="", encoding="utf-8") as g:
         rows = csv.reader(f)
         writer = csv.writer(g)
@@ -119,9 +124,9 @@ def write_dev_set(shared: str, out: str, eval_percent: float = 10.0) -> int:
     Kaggle-style CSV (index, issue_url, issue_title, body): data/sample/github_issues_dev.csv, which the pipeline's
     default data adds to the bundled sample. Every row hashes into the eval split, so it only ever grows the general
     eval set. Returns the row count."""
+    from data.readers import kaggle_url
     from data.records import split_of
-    with open(SAMPLE_CSV, newline="", encoding="utf-8") as f:
-        bundled = {row[1] for row in csv.reader(f)}
+    bundled = bundled_urls()
     csv.field_size_limit(sys.maxsize)
     kept = []
     for source in (DEV_SOURCE, DEV2_SOURCE):
@@ -129,7 +134,7 @@ def write_dev_set(shared: str, out: str, eval_percent: float = 10.0) -> int:
             rows = csv.DictReader(f)
             kept += [(r["issue_url"], r["issue_title"], r["body"]) for r in rows
                      if r["issue_url"] not in bundled
-                     and split_of(r["issue_url"].strip().strip('"').strip(), eval_percent) == "eval"]
+                     and split_of(kaggle_url(r["issue_url"]), eval_percent) == "eval"]
     with open(out, "w", newline="", encoding="utf-8") as g:
         writer = csv.writer(g)
         writer.writerow(["", "issue_url", "issue_title", "body"])
