@@ -17,7 +17,7 @@ WORK ?= work
 PIP_FLAGS := --no-warn-script-location
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help envs run stop compile test bench adapt quality load_test soak clean-envs
+.PHONY: help envs run stop compile test bench adapt adapt-unseen quality load_test soak clean-envs
 envs: $(APP_READY) $(T2T_READY) ## create the two pinned environments (.venv/app, .venv/t2t), or rebuild one whose pins changed
 
 # `make help`: every target of this file with its `## ` description (a target without one is listed bare).
@@ -100,6 +100,9 @@ bench: envs ## speed and memory, each as a ratio against a reference run (python
 ADAPT_ARGS ?=
 adapt: envs ## does retraining on new issues lift later ones, and is junk refused? (~45 min; ADAPT_ARGS)
 	$(APP)/bin/python -m benchmarks adaptation --work $(WORK)/adaptation $(ADAPT_ARGS)
+
+adapt-unseen: envs ## the same for projects the model never saw: trains a base without them first (~2 h)
+	$(APP)/bin/python -m benchmarks adaptation --unseen --work $(WORK)/adaptation-unseen $(ADAPT_ARGS)
 
 clean-envs: ## remove both environments
 	rm -rf $(VENV)

@@ -1,8 +1,8 @@
 """The adaptation benchmark: does `pipeline retrain` on new issues make the served model better on later ones?
 
-    make adapt      (python -m benchmarks adaptation [--shared ../shared/data] [--work work/adaptation]
+    make adapt      (python -m benchmarks adaptation [--unseen] [--shared ../shared/data] [--work DIR]
                      [--max_new N] [--max_later N] [--more_steps N] [--hparams H] [--retrain_args 'FLAGS']
-                     [--sets_only])   ~45 min
+                     [--sets_only])   ~45 min; --unseen ~2 hours the first time
 
 The issues: the eval split of every dated issue source in ../shared/data (nlbse24's five repositories,
 huggingface/datasets, GitBugs' Hadoop and SeaMonkey, the Jira story-point projects), which the shipped model
@@ -25,6 +25,11 @@ The run, all real commands (subprocesses, output in <work>/logs/) in one working
      issue by issue (trainer.promotion.comparison: paired gain, its standard error, titles changed); the general
      dev set's and the new issues' held-out part's comparisons come from each retrain's eval/promotion.json;
   6. `pipeline stop`: the model server stops.
+--unseen (work dir work/adaptation-unseen): the same run for a project the model never saw. The shipped model
+trained on the other 90% of the sources above, so their eval issues teach it little; here the served model
+continues a base trained by the shipped recipe without UNSEEN_SOURCES (nlbse24's five repositories and
+huggingface/datasets; `trainer.warm_start --leave_out`, trained into <work>/base first, ~40 min), and every issue
+of those sources, both splits, is new or later.
 It prints a table and issue 32's verdicts (later gain >= 1.0 ROUGE-L; general dev set gain >= -2 standard errors;
 junk refused; the retrain promoted and serving within 15 minutes) and writes adaptation.json in the work dir, with
 every figure; data/warm_start/README.md ("Continued training") and docs/model-history.md keep them. Exit 0 when
@@ -59,6 +64,10 @@ SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
 SOURCES = ("nlbse24/issues_train.csv", "hf_datasets_issues_kardwalker/datasets-issues.zip",
            "gitbugs_jira_bugzilla/*.csv", "jira_storypoint_choetkiertikul/*.csv")
 WARM_START_EVAL_PERCENT = 10.0  # the eval share the shipped model's data was split with (data.preprocess default)
+# --unseen: GitHub sources a base model is trained without (trainer.warm_start --leave_out), so that all their
+# issues are new to it: a project that adopts ghsumm and retrains on its own issues.
+UNSEEN_SOURCES = ("nlbse24/issues_train.csv", "hf_datasets_issues_kardwalker/datasets-issues.zip")
+UNSEEN_BASE_STEPS = 6000  # the base's training steps (~40 min at 2.6 steps/s on 2 cores; the shipped model: 14000)
 
 
 def _time_key(issue: Issue) -> tuple:
@@ -69,13 +78,17 @@ def _time_key(issue: Issue) -> tuple:
     return (1, "", int(number.group(1)) if number else 0)
 
 
-def unseen_issues(shared: str) -> dict[str, list[Issue]]:
-    """The eval-split issues of SOURCES (never trained on), by repository, each list ordered by time."""
+def unseen_issues(shared: str, sources: tuple[str, ...] = SOURCES,
+                  eval_split_only: bool = True) -> dict[str, list[Issue]]:
+    """The issues of sources the served model never trained on, by repository, each list ordered by time: the
+    eval split of SOURCES for the shipped model; every issue of UNSEEN_SOURCES (eval_split_only False) for the
+    unseen base, which never trained on them at all."""
     by_repo = collections.defaultdict(list)
-    for pattern in SOURCES:
+    for pattern in sources:
         for path in sorted(glob.glob(os.path.join(shared, pattern))):
             for row in readers.read_issues(path):
-                if isinstance(row, Issue) and row.title.strip() and split_of(row.id, WARM_START_EVAL_PERCENT) == "eval":
+                if (isinstance(row, Issue) and row.title.strip()
+                        and (not eval_split_only or split_of(row.id, WARM_START_EVAL_PERCENT) == "eval")):
                     by_repo[row.repo or os.path.basename(path)].append(row)
     return {repo: sorted(issues, key=_time_key) for repo, issues in sorted(by_repo.items())}
 
@@ -121,10 +134,12 @@ def write_jsonl(issues: list[Issue], path: str, titles: list[str] | None = None)
     return path
 
 
-def make_sets(shared: str, work: str, max_new: int | None = None, max_later: int | None = None) -> dict:
-    """new.jsonl, later.jsonl and junk.jsonl (new issues, titles shuffled among them) in work; their counts."""
+def make_sets(shared: str, work: str, max_new: int | None = None, max_later: int | None = None,
+              unseen: bool = False) -> dict:
+    """new.jsonl, later.jsonl and junk.jsonl (new issues, titles shuffled among them) in work; their counts.
+    unseen: every issue of UNSEEN_SOURCES (for the unseen base), else the eval split of SOURCES."""
     os.makedirs(work, exist_ok=True)
-    by_repo = unseen_issues(shared)
+    by_repo = unseen_issues(shared, UNSEEN_SOURCES, False) if unseen else unseen_issues(shared)
     new, later = split_by_time(by_repo, max_new, max_later)
     titles = [i.title for i in new]
     random.Random(0).shuffle(titles)
@@ -191,7 +206,33 @@ def run_command(args: list, what: str, log_path: str, tag: str | None = None) ->
     return seconds
 
 
-def served_before(work: str, logs: str) -> dict:
+def unseen_base(work: str, shared: str, logs: str) -> str:
+    """<work>/base: a model trained like the shipped one but without UNSEEN_SOURCES (`trainer.warm_start
+    --leave_out`, UNSEEN_BASE_STEPS steps, in <work>/ws: a killed run resumes there), trained when it is not there."""
+    base = os.path.join(work, "base")
+    if not os.path.exists(os.path.join(base, "checkpoint")):
+        run_command(["trainer.warm_start", "--hparams_set", "transformer_ghsumm_write", "--vocabulary_from",
+                     os.path.join(REPO, "data", "warm_start"), "--shared", shared, "--work", os.path.join(work, "ws"),
+                     "--steps", UNSEEN_BASE_STEPS, "--every", 3000, "--average", 0, "--out", base]
+                    + [a for source in UNSEEN_SOURCES for a in ("--leave_out", source)],
+                    "the unseen base: the shipped recipe without %s, %d steps (~40 min)"
+                    % (", ".join(UNSEEN_SOURCES), UNSEEN_BASE_STEPS), os.path.join(logs, "unseen_base.log"))
+    return base
+
+
+def warm_start_args(base: str | None) -> list:
+    """`pipeline run`'s flags to continue base (a warm start dir) for the pipeline's 200 steps; none for the shipped."""
+    if not base:
+        return []
+    from pipeline.gh_summ import MORE_STEPS
+    with open(os.path.join(base, "checkpoint")) as f:
+        step = contract.checkpoint_step(f.read())
+    with open(os.path.join(base, contract.MODEL_CARD_FILE)) as f:
+        hparams_set = json.load(f)["hparams_set"]
+    return ["--checkpoint_dir", base, "--train_steps", step + MORE_STEPS, "--hparams_set", hparams_set]
+
+
+def served_before(work: str, logs: str, base: str | None = None) -> dict:
     """The version the retrains start from: what `pipeline run --local` served in work (run here when nothing is
     served there; a re-run reuses it, rolled back to when a retrain of an earlier run replaced it).
     {version, version_dir, vocab, pipeline_run_s (None when reused)}, also kept in work/served_before.json."""
@@ -200,8 +241,10 @@ def served_before(work: str, logs: str) -> dict:
     record, served = read_json(record_path), versions.newest(base)
     if served is None:
         log = os.path.join(logs, "pipeline_run.log")
-        seconds = run_command(["pipeline", "run", "--local", "--working_dir", work, "--deploy_webapp", "false"],
-                              "the served model: pipeline run --local on the bundled sample (as make run)", log)
+        seconds = run_command(["pipeline", "run", "--local", "--working_dir", work, "--deploy_webapp", "false"]
+                              + warm_start_args(base),
+                              "the served model: pipeline run --local on the bundled sample (as make run)%s"
+                              % (", continuing %s" % base if base else ""), log)
         served = versions.newest(base)
         if served is None:
             raise AdaptationError("the pipeline run served nothing (its gate did not pass?): see %s" % log)
@@ -253,9 +296,9 @@ def score(model: str, data_dir: str, out: str, what: str, logs: str) -> str:
     return out
 
 
-def run_benchmark(work: str, sets: dict, retrain_args: list, logs: str) -> dict:
-    """Steps 1-5 of the module's docstring; every figure."""
-    served = served_before(work, logs)
+def run_benchmark(work: str, sets: dict, retrain_args: list, logs: str, base: str | None = None) -> dict:
+    """Steps 1-5 of the module's docstring (base: the warm start step 1 continues, the shipped one if None)."""
+    served = served_before(work, logs, base)
     data_later = os.path.join(work, "data_later")
     shutil.rmtree(data_later, ignore_errors=True)
     run_command(["data.preprocess", "--input", sets["files"]["later"], "--output_dir", data_later, "--vocab_file",
@@ -333,7 +376,7 @@ def stop_server(work: str, logs: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks adaptation", description=__doc__.split("\n")[0])
     p.add_argument("--shared", default=SHARED)
-    p.add_argument("--work", default=os.path.join(REPO, "work", "adaptation"))
+    p.add_argument("--work", help="the working dir (default work/adaptation, with --unseen work/adaptation-unseen)")
     p.add_argument("--sets_only", action="store_true", help="write the new/later/junk files and stop")
     p.add_argument("--max_new", type=int, metavar="N", help="at most N new issues (each repository's share, in "
                    "time order; a quick run)")
@@ -342,12 +385,17 @@ def main(argv=None) -> int:
     p.add_argument("--hparams", help="both retrains' --hparams (default: the served run's)")
     p.add_argument("--retrain_args", default="", metavar="'FLAGS'", help="more flags for both `pipeline retrain` "
                    "runs, one string (e.g. '--eval_max_issues 20')")
+    p.add_argument("--unseen", action="store_true",
+                   help="the served model starts from a base trained without %s (trained first into <work>/base "
+                        "when it is not there, ~40 min), and every issue of those sources is new or later"
+                        % ", ".join(UNSEEN_SOURCES))
     args = p.parse_args(argv)
     retrain_args = ((["--more_steps", str(args.more_steps)] if args.more_steps is not None else [])
                     + (["--hparams", args.hparams] if args.hparams is not None else [])
                     + shlex.split(args.retrain_args))
-    work = os.path.abspath(args.work)
-    sets = make_sets(args.shared, work, args.max_new, args.max_later)
+    work = os.path.abspath(args.work or os.path.join(REPO, "work", "adaptation-unseen" if args.unseen
+                                                     else "adaptation"))
+    sets = make_sets(args.shared, work, args.max_new, args.max_later, args.unseen)
     print("adaptation sets: %d new, %d later issues from %d repositories (%s)" % (
         sets["new"], sets["later"], len(sets["repositories"]), work))
     if args.sets_only:
@@ -356,7 +404,8 @@ def main(argv=None) -> int:
     os.makedirs(logs, exist_ok=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     try:
-        result = run_benchmark(work, sets, retrain_args, logs)
+        base = unseen_base(work, args.shared, logs) if args.unseen else None
+        result = run_benchmark(work, sets, retrain_args, logs, base)
     except (AdaptationError, project.CommandFailed) as e:
         print("adaptation: %s" % e, file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ record.
     copy_checkpoint components/copy_checkpoint.py  python -m trainer copy_checkpoint   (t2t image)
     train           components/train.py            python -m trainer train             (t2t image, GPU)
     export          components/export.py           python -m trainer export            (t2t image)
-    evaluate        components/evaluate.py         python -m trainer.evaluate -> gate  (t2t image: the start model)
+    evaluate        components/evaluate.py         trainer/judge.py: trainer.evaluate, promotion -> gate (t2t image)
     serve           components/serve.py            serving/deploy.py: publish + model server / tensorflow/serving
     webapp          components/webapp.py           webapp/launch.py: python -m webapp / its Deployment
     load_test       components/load_test.py        python -m serving.load_test (Locust)

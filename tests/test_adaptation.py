@@ -80,3 +80,21 @@ def test_make_sets_writes_new_later_and_junk(shared, tmp_path):
     assert sorted(i.title for i in junk) == sorted(i.title for i in new)
     assert [i.title for i in junk] != [i.title for i in new]
     assert {i.repo for i in new} == {"adaptation/ABC", "o/r"}  # repository names without an owner get one
+
+
+def test_unseen_sets_take_every_issue_of_the_left_out_sources(shared, tmp_path, monkeypatch):
+    monkeypatch.setattr(adaptation, "UNSEEN_SOURCES", ("nlbse24/issues_train.csv",))
+    by_repo = adaptation.unseen_issues(shared, adaptation.UNSEEN_SOURCES, eval_split_only=False)
+    assert list(by_repo) == ["o/r"] and [_number(i) for i in by_repo["o/r"]] == list(range(300))
+    sets = adaptation.make_sets(shared, str(tmp_path), unseen=True)
+    assert (sets["new"], sets["later"], sets["repositories"]) == (150, 150, {"o/r": 300})
+
+
+def test_the_unseen_base_is_continued_for_the_pipelines_steps(tmp_path):
+    from pipeline.gh_summ import MORE_STEPS
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-9000"\n')
+    (tmp_path / "ghsumm_model.json").write_text(json.dumps({"hparams_set": "transformer_ghsumm_write"}))
+    assert adaptation.warm_start_args(str(tmp_path)) == [
+        "--checkpoint_dir", str(tmp_path), "--train_steps", 9000 + MORE_STEPS, "--hparams_set",
+        "transformer_ghsumm_write"]
+    assert adaptation.warm_start_args(None) == []

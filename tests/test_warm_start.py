@@ -2,6 +2,8 @@
 import json
 import os
 
+import pytest
+
 from trainer import warm_start
 
 
@@ -116,3 +118,18 @@ def test_the_bundled_dev_set_only_grows_the_eval_split():
     assert len(urls) == len(set(urls)) == 792
     assert not warm_start.bundled_urls() & set(urls)
     assert all(split_of(kaggle_url(u), 10.0) == "eval" for u in urls)
+
+
+def test_a_left_out_source_is_not_read_and_an_unknown_one_is_refused(tmp_path, monkeypatch):
+    read = []
+    monkeypatch.setattr(warm_start, "_preprocess", lambda inputs, data_dir, *a, **k: read.append(inputs))
+    monkeypatch.setattr(warm_start, "_preprocessed", lambda data_dir: False)
+    monkeypatch.setattr(warm_start.quality, "vocabulary", lambda data_dir: "vocab")
+    monkeypatch.setattr(warm_start, "oversample_issues", lambda *a: None)
+    monkeypatch.setattr(warm_start, "without_bundled_sample", lambda source, out: out)
+    warm_start.prepare_data("/shared", str(tmp_path), "vocab", leave_out=("nlbse24/issues_train.csv",))
+    everything = [p for inputs in read for p in inputs]
+    assert "/shared/nlbse24/issues_train.csv" not in everything
+    assert "/shared/jira_storypoint_choetkiertikul/*.csv" in everything
+    with pytest.raises(ValueError, match="not one of the issue sources"):
+        warm_start.prepare_data("/shared", str(tmp_path), "vocab", leave_out=("nlbse24/other.csv",))

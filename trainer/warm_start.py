@@ -7,6 +7,8 @@
                                                                  # train the shipped model further
     .venv/app/bin/python -m trainer.warm_start --hparams_set transformer_ghsumm_write_big \
         --vocabulary_from data/warm_start --work work/wsbig      # a new model, on data in the shipped vocabulary
+    .venv/app/bin/python -m trainer.warm_start --leave_out nlbse24/issues_train.csv ...
+                                                                 # a base that never saw a source (make adapt-unseen)
 
 The recipe (docs/model-history.md says why, and what did not work):
   1. data: every issue-shaped source in --shared (GitHub issues of the Kaggle dump, huggingface/datasets issues
@@ -58,12 +60,18 @@ HPARAMS_SET = "transformer_ghsumm_write"
 MAX_MOST_COMMON_SHARE = quality.MAX_MOST_COMMON_SHARE
 
 
-def prepare_data(shared: str, work: str, vocab_file: str | None = None, train_on: str = "all") -> dict:
+def prepare_data(shared: str, work: str, vocab_file: str | None = None, train_on: str = "all",
+                 leave_out: tuple[str, ...] = ()) -> dict:
     """The training set (real titles, issues twice), the issue sources alone (the fine-tuning phase's), the
     GitHub issue sources alone when train_on is "github", and the two dev sets, encoded with one vocabulary: a
-    new one, or vocab_file (the vocabulary of the checkpoint a run continues). Each is made once."""
+    new one, or vocab_file (the vocabulary of the checkpoint a run continues). Each is made once. leave_out:
+    source patterns (as in ISSUE_SOURCES) not trained on at all (the adaptation benchmark's unseen sources)."""
+    unknown = set(leave_out) - set(ISSUE_SOURCES)
+    if unknown:
+        raise ValueError("--leave_out %s: not one of the issue sources %s" % (sorted(unknown), list(ISSUE_SOURCES)))
+
     def sources(patterns) -> list[str]:
-        return [os.path.join(shared, s) for s in patterns]
+        return [os.path.join(shared, s) for s in patterns if s not in leave_out]
 
     data_dir, issues_dir, github_dir, dev_dir, dev2_dir = (
         os.path.join(work, name) for name in ("data_all", "data_issues", "data_github", "data_dev", "data_dev2"))
@@ -352,6 +360,9 @@ def main(argv=None) -> int:
     parser.add_argument("--vocabulary_from",
                         help="a checkpoint dir whose vocabulary encodes the data of a new model (default: a new "
                              "vocabulary built from the train split)")
+    parser.add_argument("--leave_out", action="append", default=[], metavar="SOURCE",
+                        help="an issue source not to train on (one of %s; repeatable): a base model for the "
+                             "adaptation benchmark's unseen sources" % ", ".join(ISSUE_SOURCES))
     parser.add_argument("--hparams", default="",
                         help="T2T overrides of the training, e.g. learning_rate_constant=0.2 (a fine-tuning phase)")
     args = parser.parse_args(argv)
@@ -365,7 +376,7 @@ def main(argv=None) -> int:
         from_dir = args.continue_from or args.vocabulary_from
         vocab = quality.vocabulary(from_dir) if from_dir else None
         hparams_set = args.hparams_set or continued_hparams_set(args.continue_from)
-        data = prepare_data(args.shared, work, vocab, args.train_on)
+        data = prepare_data(args.shared, work, vocab, args.train_on, tuple(args.leave_out))
         if not args.score_only:
             train(model_dir, data[args.train_on], args.steps, args.every, work,
                   args.continue_from, args.hparams, hparams_set)
@@ -384,7 +395,7 @@ def main(argv=None) -> int:
             incumbent, what = (min(steps) if steps else None), "which continued %s" % args.continue_from
         else:
             incumbent, what = score_incumbent(args.out, data["dev"], work), "in %s" % args.out
-    except (FileNotFoundError, RuntimeError) as e:
+    except (FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not scores:
