@@ -10,7 +10,8 @@ Trigger format (a file DIR/<name>.json; write it elsewhere and rename it in, or 
 - data: the run's input files (any shape `python -m pipeline run --data` reads; globs allowed). A relative path
   is relative to the directory holding the trigger file (DIR). Local paths must exist when the trigger is claimed;
   URLs (gs://...) are passed on unchecked.
-- params: pipeline parameters for this run only (they override the watcher's own flags). Not allowed: data,
+- params: pipeline parameters for this run only (they override the watcher's own flags; train_node_selector and
+  train_tolerations as a JSON object and array). Not allowed: data,
   run_id, start_step, working_dir (the watcher owns them) and anything named like a token. "comment" is ignored.
 
 Each trigger launches `python -m pipeline run --local --data P1,P2 --run_id ID ...` (default), or with --command
@@ -94,6 +95,10 @@ def check_params(params, defaults: dict) -> dict:
             value = {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else value
             if value not in ("true", "false"):
                 raise TriggerError("params: %s must be true or false" % key)
+        elif kind in (list, dict):  # train_node_selector, train_tolerations: a JSON object or array as it is
+            if not isinstance(value, kind):
+                raise TriggerError("params: %s must be a JSON %s, got %s"
+                                   % (key, "array" if kind is list else "object", json.dumps(value)))
         elif isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
                 kind is int and not isinstance(value, int)) or (kind is float and isinstance(value, str)) or (
                 kind is str and not isinstance(value, str)):
@@ -140,7 +145,7 @@ def run_id_for(claimed: str) -> str:
 def _flags(params: dict) -> list:
     out = []
     for key, value in params.items():
-        out += ["--" + key, str(value)]
+        out += ["--" + key, json.dumps(value) if isinstance(value, (list, dict)) else str(value)]
     return out
 
 
@@ -489,7 +494,7 @@ def watch(args, defaults: dict) -> int:
         if name in OWNED or value is None:
             continue
         try:
-            launch_params.update(check_params({name: value if name in BOOL_PARAMS or isinstance(default, str)
+            launch_params.update(check_params({name: value if name in BOOL_PARAMS or isinstance(default, (str, list, dict))
                                                else type(default)(value)}, defaults))
         except TriggerError as e:
             print("watch: --%s" % str(e).split(": ", 1)[1], file=sys.stderr)

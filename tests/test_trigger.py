@@ -284,3 +284,16 @@ def test_watch_a_gcs_trigger_dir(tmp_path, kfp_endpoint):
     assert reason.name.endswith("-gcs-%d-bad.json.reason.txt" % (gen + 2))
     assert reason.read_text().startswith("not valid JSON")
     assert len(list((mirror / "processed").glob("*.run.json"))) == 2
+
+
+def test_a_trigger_sets_the_spot_scheduling_as_json_and_the_run_gets_it_as_json():
+    from pipeline import trigger
+    defaults = {"train_steps": 200, "train_node_selector": {"a": "b"}, "train_tolerations": [{"key": "a"}]}
+    taints = [{"key": "pool", "operator": "Exists", "effect": "NoSchedule"}]
+    params = trigger.check_params({"train_node_selector": {"pool": "spot"}, "train_tolerations": taints}, defaults)
+    assert params == {"train_node_selector": {"pool": "spot"}, "train_tolerations": taints}
+    flags = trigger._flags(params)
+    assert json.loads(flags[flags.index("--train_tolerations") + 1]) == taints
+    for key, wrong in (("train_node_selector", "pool=spot"), ("train_tolerations", {"key": "pool"})):
+        with pytest.raises(trigger.TriggerError, match="must be a JSON (object|array)"):
+            trigger.check_params({key: wrong}, defaults)
