@@ -1,11 +1,12 @@
 """The copy model's serving graph as one fixed-shape decoding loop, compiled by XLA: what `trainer export` writes.
 
-It decodes what trainer/decode_ops.py's T2T graph decodes (the same weights, rules, beam search, samples and
-minimum Bayes risk; `trainer export --graph t2t` still writes that graph), but every step of one loop advances both
-models' beam searches and the samples together, the self-attention caches have a fixed size (max_length), the
-encoder's keys and values are computed once per body and not copied per beam, and the whole loop is one XLA
-cluster. Why and the measurements: data/warm_start/README.md, "Decoding speed". Pure TensorFlow: builds in the
-t2t environment (export) and loads in the app one.
+It decodes what trainer/decode_ops.py's T2T graph decodes (the same weights, rules, beam search, samples and minimum
+Bayes risk; `trainer export --graph t2t` still writes that graph), in one loop whose every step advances both
+models' beam searches and the samples. The self-attention caches have a fixed size (max_length); they and the
+encoder's keys and values (computed once per body, not copied per beam) are kept in the layouts the step's products
+read. Why and the measurements: data/warm_start/README.md, "Decoding speed".
+
+Pure TensorFlow: builds in the t2t environment (export) and loads in the app one.
 """
 from __future__ import annotations
 
