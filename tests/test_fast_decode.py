@@ -20,3 +20,13 @@ def test_rules_ban_a_repeated_trigram_and_the_end_before_the_minimum_length():
                                   {"min_length": 9, "no_repeat_ngram": 3}, {}).numpy()[0, 0]
     banned = np.flatnonzero(out < -1e8).tolist()
     assert banned == [1, 4]  # EOS (5 < 9) and the trigram's third subword
+
+
+def test_the_samples_argmax_is_tf_argmax_ties_included():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, size=(3, 5, 50)).astype(np.float32)  # few values: many ties
+    x[0, 0] = -np.inf
+    x[1, 1, 7] = np.inf
+    for compiled in (False, True):
+        chosen = tf.function(fast_decode.first_argmax, jit_compile=compiled)(tf.constant(x)).numpy()
+        np.testing.assert_array_equal(chosen, np.argmax(x, axis=-1))

@@ -1,11 +1,12 @@
 """The copy model's serving graph as one fixed-shape decoding loop, compiled by XLA: what `trainer export` writes.
 
-It decodes what trainer/decode_ops.py's T2T graph decodes (the same weights, rules, beam search, samples and
-minimum Bayes risk; `trainer export --graph t2t` still writes that graph), but every step of one loop advances both
-models' beam searches and the samples together, the self-attention caches have a fixed size (max_length), the
-encoder's keys and values are computed once per body and not copied per beam, and the whole loop is one XLA
-cluster. Why and the measurements: data/warm_start/README.md, "Decoding speed". Pure TensorFlow: builds in the
-t2t environment (export) and loads in the app one.
+It decodes what trainer/decode_ops.py's T2T graph decodes (the same weights, rules, beam search, samples and minimum
+Bayes risk; `trainer export --graph t2t` still writes that graph), in one loop whose every step advances both
+models' beam searches and the samples. The self-attention caches have a fixed size (max_length); they and the
+encoder's keys and values (computed once per body, not copied per beam) are kept in the layouts the step's products
+read. Why and the measurements: data/warm_start/README.md, "Decoding speed".
+
+Pure TensorFlow: builds in the t2t environment (export) and loads in the app one.
 """
 from __future__ import annotations
 
@@ -110,36 +111,40 @@ class Model(tf.Module):
         return self.embedding.shape[1] // self.heads
 
     def encdec_memory(self, encoder_output):
-        """Per decoder layer: the encoder-decoder attention's keys and values [batch, length, heads, depth], once
-        per body (a beam's rows read the same ones)."""
-        return [(self.split(tf.matmul(encoder_output, layer["encdec_attention"]["k"])),
-                 self.split(tf.matmul(encoder_output, layer["encdec_attention"]["v"]))) for layer in self.decoder]
+        """Per decoder layer: the encoder-decoder attention's keys [batch, heads, depth, length] and values [batch,
+        heads, length, depth], once per body (a beam's rows read the same ones), laid out as the steps' products
+        read them (else every step transposes them)."""
+        return [(tf.transpose(self.split(tf.matmul(encoder_output, layer["encdec_attention"]["k"])), [0, 2, 3, 1]),
+                 tf.transpose(self.split(tf.matmul(encoder_output, layer["encdec_attention"]["v"])), [0, 2, 1, 3]))
+                for layer in self.decoder]
 
     def step(self, ids, i, timing, caches, memory, bias):
         """One decoding step of rows [batch, rows] fed ids [batch, rows] at position i: (decoder output [batch, rows,
         hidden], the last layer's encoder-decoder attention averaged over heads [batch, rows, length], caches).
-        caches: per layer (keys, values) [batch, rows, max_length, hidden]; position i is written."""
+        caches: per layer, keys [batch, rows, heads, depth, max_length] and values [batch, rows, heads, max_length,
+        depth] (the layouts the products read); position i is written."""
         x = self.embed(ids) + timing[i]  # the start id 0 embeds as zeros, as T2T's first step does
-        max_length = caches[0][0].shape[2]
-        here = tf.one_hot(i, max_length)[None, None, :, None]                      # [1, 1, T, 1]
+        max_length = caches[0][1].shape[3]
+        here = tf.one_hot(i, max_length)                                           # [T]
         future = tf.cast(tf.range(max_length) > i, tf.float32) * NEG              # [T]
         new_caches, weights = [], None
         for layer, (k_cache, v_cache), (k_mem, v_mem) in zip(self.decoder, caches, memory):
             att = layer["self_attention"]
             y = layer_norm(x, *att["ln"])
             q = self.split(tf.matmul(y, att["q"])) * (self.depth() ** -0.5)       # [b, r, h, d]
-            k_cache = k_cache * (1.0 - here) + here * tf.matmul(y, att["k"])[:, :, None, :]
-            v_cache = v_cache * (1.0 - here) + here * tf.matmul(y, att["v"])[:, :, None, :]
+            k_cache = k_cache * (1.0 - here) + here * self.split(tf.matmul(y, att["k"]))[..., None]
+            v_cache = (v_cache * (1.0 - here[:, None]) + here[:, None]
+                       * self.split(tf.matmul(y, att["v"]))[:, :, :, None, :])
             new_caches.append((k_cache, v_cache))
-            logits = tf.einsum("brhd,brthd->brht", q, self.split(k_cache)) + future
-            y = tf.einsum("brht,brthd->brhd", tf.nn.softmax(logits), self.split(v_cache))
+            logits = tf.einsum("brhd,brhdt->brht", q, k_cache) + future
+            y = tf.einsum("brht,brhtd->brhd", tf.nn.softmax(logits), v_cache)
             x = x + tf.matmul(self.merge(y), att["output_transform"])
             att = layer["encdec_attention"]
             y = layer_norm(x, *att["ln"])
             q = self.split(tf.matmul(y, att["q"])) * (self.depth() ** -0.5)
-            logits = tf.einsum("brhd,blhd->brhl", q, k_mem) + bias[:, :, None, :]
+            logits = tf.einsum("brhd,bhdl->brhl", q, k_mem) + bias[:, :, None, :]
             weights = tf.nn.softmax(logits)                                           # [b, r, h, l]
-            y = tf.einsum("brhl,blhd->brhd", weights, v_mem)
+            y = tf.einsum("brhl,bhld->brhd", weights, v_mem)
             x = x + tf.matmul(self.merge(y), att["output_transform"])
             x = x + ffn(x, layer["ffn"])
         return layer_norm(x, *self.decoder_ln), tf.reduce_mean(weights, axis=2), new_caches
@@ -168,6 +173,14 @@ def layer_norm(x, scale, bias):
 def ffn(x, p):
     y = layer_norm(x, *p["ln"])
     return tf.matmul(tf.nn.relu(tf.matmul(y, p["w1"]) + p["b1"]), p["w2"]) + p["b2"]
+
+
+def first_argmax(x):
+    """tf.argmax(x, axis=-1), the first index of the maximum, as two plain reductions: XLA on CPU fuses an argmax's
+    producers (the samples' noise) into its two-valued reduction and computes them one element at a time; a max and
+    a min it vectorizes."""
+    largest = tf.reduce_max(x, axis=-1, keepdims=True)
+    return tf.reduce_min(tf.where(tf.equal(x, largest), tf.range(x.shape[-1]), x.shape[-1]), axis=-1)
 
 
 def at(seq, i):
@@ -325,7 +338,9 @@ class Decoder(tf.Module):
             biases.append(bias)
         hidden = int(first.embedding.shape[1])
         rows = [k + n_samples] + [k] * (len(self.models) - 1)
-        caches = [[(tf.zeros([batch, r, length, hidden]), tf.zeros([batch, r, length, hidden]))
+        heads = self.config["heads"]
+        depth = hidden // heads
+        caches = [[(tf.zeros([batch, r, heads, depth, length]), tf.zeros([batch, r, heads, length, depth]))
                    for _ in range(self.config["layers"])] for r in rows]
         beams = [Beams(batch, k, length + 1) for _ in self.models]
         samples = tf.zeros([batch, n_samples, length + 1], tf.int32)
@@ -355,8 +370,7 @@ class Decoder(tf.Module):
                 if not m:
                     noise = tf.reshape(decode_ops.sampled_gumbel(tiled_ids, i, n_samples, log_p.shape[-1]),
                                        [batch, n_samples, -1])
-                    chosen = tf.argmax(log_p[:, k:] / MBR_TEMPERATURE + noise, axis=-1,
-                                       output_type=tf.int32)
+                    chosen = first_argmax(log_p[:, k:] / MBR_TEMPERATURE + noise)
                     samples = tf.where(tf.equal(tf.range(length + 1), i + 1), chosen[..., None], samples)
                     hit_eos = hit_eos | tf.equal(chosen, EOS_ID)
                 new_states.append(beam.state())
