@@ -232,7 +232,7 @@ def warm_start_args(base: str | None) -> list:
     return ["--checkpoint_dir", base, "--train_steps", step + MORE_STEPS, "--hparams_set", hparams_set]
 
 
-def served_before(work: str, logs: str, base: str | None = None) -> dict:
+def served_before(work: str, logs: str, warm_start: str | None = None) -> dict:
     """The version the retrains start from: what `pipeline run --local` served in work (run here when nothing is
     served there; a re-run reuses it, rolled back to when a retrain of an earlier run replaced it).
     {version, version_dir, vocab, pipeline_run_s (None when reused)}, also kept in work/served_before.json."""
@@ -242,9 +242,9 @@ def served_before(work: str, logs: str, base: str | None = None) -> dict:
     if served is None:
         log = os.path.join(logs, "pipeline_run.log")
         seconds = run_command(["pipeline", "run", "--local", "--working_dir", work, "--deploy_webapp", "false"]
-                              + warm_start_args(base),
+                              + warm_start_args(warm_start),
                               "the served model: pipeline run --local on the bundled sample (as make run)%s"
-                              % (", continuing %s" % base if base else ""), log)
+                              % (", continuing %s" % warm_start if warm_start else ""), log)
         served = versions.newest(base)
         if served is None:
             raise AdaptationError("the pipeline run served nothing (its gate did not pass?): see %s" % log)
@@ -298,7 +298,7 @@ def score(model: str, data_dir: str, out: str, what: str, logs: str) -> str:
 
 def run_benchmark(work: str, sets: dict, retrain_args: list, logs: str, base: str | None = None) -> dict:
     """Steps 1-5 of the module's docstring (base: the warm start step 1 continues, the shipped one if None)."""
-    served = served_before(work, logs, base)
+    served = served_before(work, logs, warm_start=base)
     data_later = os.path.join(work, "data_later")
     shutil.rmtree(data_later, ignore_errors=True)
     run_command(["data.preprocess", "--input", sets["files"]["later"], "--output_dir", data_later, "--vocab_file",
