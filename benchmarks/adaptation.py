@@ -224,7 +224,7 @@ def warm_start_args(base: str | None) -> list:
     """`pipeline run`'s flags to continue base (a warm start dir) for the pipeline's 200 steps; none for the shipped."""
     if not base:
         return []
-    from pipeline.gh_summ import MORE_STEPS
+    from trainer.continuation import PIPELINE_MORE_STEPS as MORE_STEPS
     with open(os.path.join(base, "checkpoint")) as f:
         step = contract.checkpoint_step(f.read())
     with open(os.path.join(base, contract.MODEL_CARD_FILE)) as f:

@@ -54,9 +54,10 @@ from components.serve import serve
 from components.train import train
 from components.webapp import webapp
 from data.project import REPO
+from trainer import continuation
 
 WARM_START = "data/warm_start"  # relative to the repository (and to the images' working directory)
-MORE_STEPS = 200
+MORE_STEPS = continuation.PIPELINE_MORE_STEPS
 
 
 def warm_start() -> tuple[int, str]:

@@ -91,7 +91,7 @@ def test_unseen_sets_take_every_issue_of_the_left_out_sources(shared, tmp_path, 
 
 
 def test_the_unseen_base_is_continued_for_the_pipelines_steps(tmp_path):
-    from pipeline.gh_summ import MORE_STEPS
+    from trainer.continuation import PIPELINE_MORE_STEPS as MORE_STEPS
     (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-9000"\n')
     (tmp_path / "ghsumm_model.json").write_text(json.dumps({"hparams_set": "transformer_ghsumm_write"}))
     assert adaptation.warm_start_args(str(tmp_path)) == [

@@ -17,6 +17,8 @@ import json
 import os
 
 RECORD_FILE = "continuation.json"
+# `pipeline run`'s (and so `make run`'s) steps past its warm start: its default train_steps is the warm step + this
+PIPELINE_MORE_STEPS = 200
 FACTOR = "continuation"
 # hparams the factor reads (added to the project's sets by `add_hparams`); the defaults are what
 # data/warm_start/README.md measured best for a continued run, overridable with --hparams like any other. The
