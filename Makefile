@@ -101,7 +101,7 @@ ADAPT_ARGS ?=
 adapt: envs ## does retraining on new issues lift later ones, and is junk refused? (~45 min; ADAPT_ARGS)
 	$(APP)/bin/python -m benchmarks adaptation --work $(WORK)/adaptation $(ADAPT_ARGS)
 
-adapt-unseen: envs ## the same for projects the model never saw: trains a base without them first (~2 h)
+adapt-unseen: envs ## the same for projects the model never saw: trains a base without them first (~1.5 h)
 	$(APP)/bin/python -m benchmarks adaptation --unseen --work $(WORK)/adaptation-unseen $(ADAPT_ARGS)
 
 clean-envs: ## remove both environments

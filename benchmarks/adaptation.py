@@ -2,7 +2,7 @@
 
     make adapt      (python -m benchmarks adaptation [--unseen] [--shared ../shared/data] [--work DIR]
                      [--max_new N] [--max_later N] [--more_steps N] [--hparams H] [--retrain_args 'FLAGS']
-                     [--sets_only])   ~45 min; --unseen ~2 hours the first time
+                     [--sets_only])   ~45 min; --unseen ~1.5 hours the first time (its base trains)
 
 The issues: the eval split of every dated issue source in ../shared/data (nlbse24's five repositories,
 huggingface/datasets, GitBugs' Hadoop and SeaMonkey, the Jira story-point projects), which the shipped model

@@ -494,8 +494,9 @@ def watch(args, defaults: dict) -> int:
         if name in OWNED or value is None:
             continue
         try:
-            launch_params.update(check_params({name: value if name in BOOL_PARAMS or isinstance(default, (str, list, dict))
-                                               else type(default)(value)}, defaults))
+            kind = (str if name in BOOL_PARAMS or isinstance(default, str)
+                    else json.loads if isinstance(default, (list, dict)) else type(default))
+            launch_params.update(check_params({name: kind(value)}, defaults))
         except TriggerError as e:
             print("watch: --%s" % str(e).split(": ", 1)[1], file=sys.stderr)
             return 2
