@@ -211,7 +211,8 @@ def unseen_base(work: str, shared: str, logs: str) -> str:
     --leave_out`, UNSEEN_BASE_STEPS steps, in <work>/ws: a killed run resumes there), trained when it is not there."""
     base = os.path.join(work, "base")
     if not os.path.exists(os.path.join(base, "checkpoint")):
-        run_command(["trainer.warm_start", "--hparams_set", "transformer_ghsumm_write", "--vocabulary_from",
+        from trainer.warm_start import HPARAMS_SET
+        run_command(["trainer.warm_start", "--hparams_set", HPARAMS_SET, "--vocabulary_from",
                      os.path.join(REPO, "data", "warm_start"), "--shared", shared, "--work", os.path.join(work, "ws"),
                      "--steps", UNSEEN_BASE_STEPS, "--every", 3000, "--average", 0, "--out", base]
                     + [a for source in UNSEEN_SOURCES for a in ("--leave_out", source)],
@@ -224,12 +225,11 @@ def warm_start_args(base: str | None) -> list:
     """`pipeline run`'s flags to continue base (a warm start dir) for the pipeline's 200 steps; none for the shipped."""
     if not base:
         return []
-    from trainer.continuation import PIPELINE_MORE_STEPS as MORE_STEPS
-    with open(os.path.join(base, "checkpoint")) as f:
-        step = contract.checkpoint_step(f.read())
-    with open(os.path.join(base, contract.MODEL_CARD_FILE)) as f:
-        hparams_set = json.load(f)["hparams_set"]
-    return ["--checkpoint_dir", base, "--train_steps", step + MORE_STEPS, "--hparams_set", hparams_set]
+    from trainer.continuation import PIPELINE_MORE_STEPS
+    from trainer.promotion import start_checkpoint
+    from trainer.warm_start import continued_hparams_set
+    return ["--checkpoint_dir", base, "--train_steps", start_checkpoint(base) + PIPELINE_MORE_STEPS,
+            "--hparams_set", continued_hparams_set(base)]
 
 
 def served_before(work: str, logs: str, warm_start: str | None = None) -> dict:

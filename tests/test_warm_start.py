@@ -120,7 +120,7 @@ def test_the_bundled_dev_set_only_grows_the_eval_split():
     assert all(split_of(kaggle_url(u), 10.0) == "eval" for u in urls)
 
 
-def test_a_left_out_source_is_not_read_and_an_unknown_one_is_refused(tmp_path, monkeypatch):
+def test_a_left_out_source_is_not_read(tmp_path, monkeypatch):
     read = []
     monkeypatch.setattr(warm_start, "_preprocess", lambda inputs, data_dir, *a, **k: read.append(inputs))
     monkeypatch.setattr(warm_start, "_preprocessed", lambda data_dir: False)
@@ -131,5 +131,8 @@ def test_a_left_out_source_is_not_read_and_an_unknown_one_is_refused(tmp_path, m
     everything = [p for inputs in read for p in inputs]
     assert "/shared/nlbse24/issues_train.csv" not in everything
     assert "/shared/jira_storypoint_choetkiertikul/*.csv" in everything
-    with pytest.raises(ValueError, match="not one of the issue sources"):
-        warm_start.prepare_data("/shared", str(tmp_path), "vocab", leave_out=("nlbse24/other.csv",))
+
+def test_an_unknown_source_to_leave_out_is_refused(capsys):
+    with pytest.raises(SystemExit) as refused:
+        warm_start.main(["--leave_out", "nlbse24/other.csv"])
+    assert refused.value.code == 2 and "invalid choice: 'nlbse24/other.csv'" in capsys.readouterr().err
